@@ -32,4 +32,4 @@ pytest:
 test: install export-check lint typecheck nbtest pytest  ## everything CI runs; ends with pytest's summary line
 
 demo: install  ## runs the README example app end to end on a real local broker
-	$(PY) -m fastkafka._demo
+	$(PY) examples/demo.py
