@@ -8,6 +8,8 @@ __all__ = ['app']
 # %% ../nbs/13b_cli.ipynb
 import typer
 
+from . import _cli_docs, _cli_testing
+
 # %% ../nbs/13b_cli.ipynb
 app = typer.Typer(
     name="fastkafka",
@@ -15,3 +17,5 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 # sub-command registrations go below, one line each
+app.add_typer(_cli_testing.app, name="testing")
+app.add_typer(_cli_docs.app, name="docs")

@@ -1,0 +1,142 @@
+"""The real Kafka broker from fastkafka.testing: it works, it cleans up, and misuse is reported clearly."""
+import asyncio
+import os
+import socket
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from helpers import unique_topic
+
+from fastkafka._testing.apache_kafka_broker import KafkaDependencyError, _port_is_free
+from fastkafka.testing import ApacheKafkaBroker
+
+pytestmark = pytest.mark.broker
+
+
+async def _roundtrip(bootstrap_server: str, topic: str, payload: bytes) -> bytes | None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_server)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, payload)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_server, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        msg = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    return msg.value
+
+
+async def test_produce_and_consume(kafka_broker: str, topic: str) -> None:
+    assert kafka_broker.startswith("127.0.0.1:")
+    assert await _roundtrip(kafka_broker, topic, b"hello kafka") == b"hello kafka"
+
+
+async def test_consumer_group_with_short_session_timeout(kafka_broker: str, topic: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"grouped")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_broker, group_id=unique_topic("g"), auto_offset_reset="earliest",
+        session_timeout_ms=1000, heartbeat_interval_ms=300,
+    )
+    await consumer.start()
+    try:
+        msg = await asyncio.wait_for(consumer.getone(), timeout=30)
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+    assert msg.value == b"grouped"
+
+
+def test_unique_topic_names() -> None:
+    names = {unique_topic("x") for _ in range(100)}
+    assert len(names) == 100 and all(n.startswith("x-") for n in names)
+
+
+async def test_topics_created_at_start_and_nothing_left_after_stop() -> None:
+    topics = [unique_topic("created"), unique_topic("created")]
+    broker = ApacheKafkaBroker(topics=topics, listener_port=19392)
+    async with broker as bootstrap_server:
+        assert broker.is_started
+        pid, workdir = broker._node.proc.pid, broker._node.workdir
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_server)
+        await admin.start()
+        try:
+            existing = await admin.list_topics()
+        finally:
+            await admin.close()
+        assert set(topics) <= set(existing)
+        assert workdir.exists()
+        os.kill(pid, 0)  # alive
+    assert not broker.is_started
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not workdir.exists()
+    await broker._stop()  # stopping again does nothing
+
+
+def test_busy_port_gives_another_port_and_sync_api() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        broker = ApacheKafkaBroker(listener_port=taken)
+        bootstrap_server = broker.start()
+        try:
+            port = int(bootstrap_server.rsplit(":", 1)[1])
+            assert port != taken and broker.listener_port == port
+            assert bootstrap_server == broker.bootstrap_server
+            with pytest.raises(RuntimeError, match="ApacheKafkaBroker is already started"):
+                broker.start()
+            assert asyncio.run(_roundtrip(bootstrap_server, unique_topic(), b"sync")) == b"sync"
+        finally:
+            broker.stop()
+        broker.stop()
+        assert _port_is_free(port)
+
+
+def test_port_taken_after_the_check_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    "A port grabbed between the free-port check and Kafka's bind makes the JVM fail; the next attempt succeeds."
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        broker = ApacheKafkaBroker(retries=1)
+        real_ports = broker._ports
+        monkeypatch.setattr(
+            broker, "_ports", lambda attempt: (taken, real_ports(1)[1]) if attempt == 0 else real_ports(attempt)
+        )
+        bootstrap_server = broker.start()
+        try:
+            assert bootstrap_server != f"127.0.0.1:{taken}"
+        finally:
+            broker.stop()
+
+
+def test_misuse_errors(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    not_started = r"ApacheKafkaBroker not started yet, please call ApacheKafkaBroker\.start\(\) before!"
+    with pytest.raises(RuntimeError, match=not_started):
+        ApacheKafkaBroker().stop()
+    monkeypatch.delenv("KAFKA_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(KafkaDependencyError, match="run `fastkafka testing install_deps`"):
+        ApacheKafkaBroker().start()
+
+
+async def test_sync_start_inside_running_loop_is_refused() -> None:
+    running = r"ApacheKafkaBroker\.start\(\): \(.*\) is already running! Use 'apply_nest_asyncio=True' when creating"
+    with pytest.raises(RuntimeError, match=running):
+        ApacheKafkaBroker().start()
+
+
+def test_two_brokers_at_once(kafka_broker: str, second_kafka_broker: str) -> None:
+    assert kafka_broker != second_kafka_broker
+    topic = unique_topic()
+    assert asyncio.run(_roundtrip(second_kafka_broker, topic, b"second")) == b"second"

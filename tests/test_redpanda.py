@@ -1,0 +1,57 @@
+"""LocalRedpandaBroker without a docker engine fails at once, with a message saying what is missing."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from fastkafka._testing.local_redpanda_broker import LocalRedpandaBroker, check_docker
+
+
+def _engine_running() -> bool:
+    try:
+        res = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return res.returncode == 0
+
+
+ENGINE = _engine_running()
+
+
+def test_start_without_docker_engine_fails_fast() -> None:
+    if ENGINE:  # a machine with an engine runs the real broker below instead
+        return
+    broker = LocalRedpandaBroker(topics=["x"])
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="engine is not reachable|Docker installation not found"):
+        broker.start()
+    assert time.monotonic() - t0 < 15
+    assert not broker.is_started
+    with pytest.raises(RuntimeError, match="not started yet"):
+        broker.stop()
+
+
+async def test_start_without_docker_command(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match="Docker installation not found! Please install docker manually and retry."):
+        await check_docker()
+    with pytest.raises(RuntimeError, match="Docker installation not found"):
+        async with LocalRedpandaBroker():
+            pass
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ENGINE, reason="needs a docker engine")
+async def test_redpanda_round_trip() -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    async with LocalRedpandaBroker(topics=["rp"], listener_port=19092) as bootstrap:
+        async with AIOKafkaProducer(bootstrap_servers=bootstrap) as p:
+            await p.send_and_wait("rp", b"hello")
+        c = AIOKafkaConsumer("rp", bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        await c.start()
+        try:
+            assert (await c.getone()).value == b"hello"
+        finally:
+            await c.stop()
