@@ -6,16 +6,19 @@ Run with the Kafka jars already installed (`fastkafka testing install_deps`):
 
 For each run it prints the start time (format + JVM start + readiness + first metadata request, i.e. what
 `broker.start()` costs) and the JVM's resident memory (VmRSS from /proc) right after start and after a
-produce/consume round trip. The baseline is the same broker with Kafka's stock JVM flags (the
-`kafka-server-start.sh` defaults: 1 GiB heap, G1) and stock thread counts and log-cleaner buffer, measured in
-the same run.
+produce/consume round trip. Measured in the same run: the same broker without class-data sharing, and the
+baseline, a broker with Kafka's stock JVM flags (the `kafka-server-start.sh` defaults: 1 GiB heap, G1), stock
+thread counts and log-cleaner buffer, and no class-data sharing. The first fastkafka run writes the class-data
+archive if there is none yet, so run the script twice for steady figures.
 """
 
 import argparse
 import asyncio
+import logging
+import os
 import statistics
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -37,7 +40,7 @@ LEAN_ONLY_KEYS = [  # settings our broker lowers; without them Kafka uses its de
 @contextmanager
 def stock_settings():
     "Run brokers with Kafka's default JVM flags, thread counts and cleaner buffer (the baseline)."
-    jvm, props = akb.JVM_OPTIONS, akb.kafka_server_properties
+    jvm, props, cds = akb.JVM_OPTIONS, akb.kafka_server_properties, akb.CLASS_DATA_SHARING
 
     def stock_props(**kw):
         p = props(**kw)
@@ -45,11 +48,21 @@ def stock_settings():
             p.pop(k)
         return p
 
-    akb.JVM_OPTIONS, akb.kafka_server_properties = STOCK_JVM, stock_props
+    akb.JVM_OPTIONS, akb.kafka_server_properties, akb.CLASS_DATA_SHARING = STOCK_JVM, stock_props, False
     try:
         yield
     finally:
-        akb.JVM_OPTIONS, akb.kafka_server_properties = jvm, props
+        akb.JVM_OPTIONS, akb.kafka_server_properties, akb.CLASS_DATA_SHARING = jvm, props, cds
+
+
+@contextmanager
+def without_class_data_sharing():
+    "Our lean settings, but every class loaded from the jars (no class-data archive)."
+    akb.CLASS_DATA_SHARING = False
+    try:
+        yield
+    finally:
+        akb.CLASS_DATA_SHARING = True
 
 
 def rss_mib(pid: int) -> float:
@@ -108,13 +121,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline-runs", type=int, default=2)
     args = parser.parse_args()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # expected retries while the group forms
     akb.require_kafka_libs()
     print(f"Kafka {akb.KAFKA_VERSION}, jars in {akb.find_kafka_libs()}, java {akb.find_java()}")
-    lean = report("fastkafka", [one_run() for _ in range(args.runs)])
-    with stock_settings():
-        stock = report("stock    ", [one_run() for _ in range(args.baseline_runs)])
+    variants = {"fastkafka": nullcontext, "no CDS   ": without_class_data_sharing, "stock    ": stock_settings}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+    for i in range(max(args.runs, args.baseline_runs)):  # interleaved, so a busy moment hits every variant
+        for name, settings in variants.items():
+            if i < (args.baseline_runs if name.startswith("stock") else args.runs):
+                with settings():
+                    runs[name].append(one_run())
+    lean, _, stock = (report(name, r) for name, r in runs.items())
     print(f"ratio fastkafka/stock: start {lean[0] / stock[0]:.2f}, RSS up {lean[1] / stock[1]:.2f}, "
           f"RSS after traffic {lean[2] / stock[2]:.2f}")
+    print(f"load average at the end: {Path('/proc/loadavg').read_text().split()[0]} (on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ __all__ = ['app']
 # %% ../nbs/13b_cli.ipynb
 import typer
 
-from . import _cli_docs, _cli_testing
+from . import _cli_docs, _cli_testing, _server
 
 # %% ../nbs/13b_cli.ipynb
 app = typer.Typer(
@@ -19,3 +19,4 @@ app = typer.Typer(
 # sub-command registrations go below, one line each
 app.add_typer(_cli_testing.app, name="testing")
 app.add_typer(_cli_docs.app, name="docs")
+app.command(name="run", epilog=_server.RUN_EPILOG)(_server.run)

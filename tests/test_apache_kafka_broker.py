@@ -2,12 +2,17 @@
 import asyncio
 import os
 import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from helpers import unique_topic
 
+import fastkafka._testing.apache_kafka_broker as akb
 from fastkafka._testing.apache_kafka_broker import KafkaDependencyError, _port_is_free
 from fastkafka.testing import ApacheKafkaBroker
 
@@ -140,3 +145,39 @@ def test_two_brokers_at_once(kafka_broker: str, second_kafka_broker: str) -> Non
     assert kafka_broker != second_kafka_broker
     topic = unique_topic()
     assert asyncio.run(_roundtrip(second_kafka_broker, topic, b"second")) == b"second"
+
+
+def test_failed_start_reports_the_log_and_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_props = akb.kafka_server_properties
+
+    def broken_props(**kw):
+        return {**real_props(**kw), "num.io.threads": "not-a-number"}
+
+    monkeypatch.setattr(akb, "kafka_server_properties", broken_props)
+    before = set(Path(tempfile.gettempdir()).glob("fastkafka-kafka-*"))
+    broker = ApacheKafkaBroker()
+    cause = r"(?s)exit code 1.*Invalid value not-a-number for configuration num\.io\.threads"
+    with pytest.raises(akb.KafkaStartError, match=cause):
+        broker.start()
+    assert not broker.is_started
+    assert not akb._live_nodes
+    assert set(Path(tempfile.gettempdir()).glob("fastkafka-kafka-*")) == before
+    with pytest.raises(RuntimeError, match="not started yet"):
+        broker.stop()
+
+
+@pytest.mark.subprocess
+def test_jvm_does_not_outlive_python() -> None:
+    "A script that starts a broker and exits without stopping it leaves no JVM and no files behind."
+    script = (
+        "from fastkafka.testing import ApacheKafkaBroker\n"
+        "b = ApacheKafkaBroker(listener_port=19492)\n"
+        "b.start()\n"
+        "print(b._node.proc.pid, b._node.workdir, flush=True)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    pid, workdir = out.stdout.split()
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)
+    assert not Path(workdir).exists()

@@ -203,6 +203,41 @@ def test_defaults_optional_and_aliases() -> None:
     fastavro.parse_schema(WithDefaults.avro_schema())
 
 
+def test_strict_models_get_enum_members_back() -> None:
+    from pydantic import ConfigDict
+
+    class StrictModel(BaseModel):
+        model_config = ConfigDict(strict=True)
+        colour: Colour
+        colours: list[Colour]
+        inner: Inner
+
+    class StrictField(BaseModel):
+        colour: Colour = Field(strict=True)
+        lax: Colour
+
+    avro_round_trip(StrictModel(colour=Colour.RED, colours=[Colour.GREEN], inner=Inner(name="i")))
+    avro_round_trip(StrictField(colour=Colour.GREEN, lax=Colour.RED))
+
+
+def test_strict_models_get_their_containers_and_parsed_values_back() -> None:
+    from pydantic import ConfigDict
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(strict=True)
+        a: set[int]
+        b: tuple[int, ...]
+        c: frozenset[str]
+        d: Decimal
+        e: HttpUrl
+        f: timedelta
+        g: list[tuple[str, ...]]
+        h: Optional[Decimal] = None
+
+    avro_round_trip(Strict(a={1}, b=(1, 2), c=frozenset({"x"}), d=Decimal("1.50"), e=HttpUrl("http://x.com"),
+                           f=timedelta(days=1), g=[("a",)], h=Decimal("2")))
+
+
 def test_recursive_model() -> None:
     tree = Node(value=1, children=[Node(value=2, children=[Node(value=3)])], parent=Node(value=0))
     avro_round_trip(tree)
@@ -459,7 +494,7 @@ def models(draw: st.DrawFn, json_only: bool = False) -> BaseModel:
     return draw(_record(specs).values)
 
 
-PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPS

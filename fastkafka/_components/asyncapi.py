@@ -163,6 +163,16 @@ def security_scheme(security: SecuritySchema, where: str) -> dict[str, Any]:
                              f"{example!r}")
     return out
 
+
+def _scheme_for(scheme: dict[str, Any], v2: bool) -> dict[str, Any]:
+    "OAuth2 flows name their scopes `scopes` in 2.x and `availableScopes` in 3.x: accept either, write the right one."
+    if "flows" not in scheme:
+        return scheme
+    old, new = ("availableScopes", "scopes") if v2 else ("scopes", "availableScopes")
+    flows = {name: ({new: flow.pop(old)} | flow if old in flow else flow)
+             for name, flow in ((n, dict(f)) for n, f in scheme["flows"].items())}
+    return scheme | {"flows": flows}
+
 # %% ../../nbs/08_asyncapi.ipynb
 @dataclass(frozen=True)
 class _Server:
@@ -313,7 +323,7 @@ def _document_v3(info, servers, schemes, clusters, ops, channels, messages, sche
         "messages": {k: _message(model, enc, name, k, False) for k, (model, enc, name) in messages.items()},
     }
     if schemes:
-        doc["components"]["securitySchemes"] = schemes
+        doc["components"]["securitySchemes"] = {k: _scheme_for(v, False) for k, v in schemes.items()}
     return doc
 
 # %% ../../nbs/08_asyncapi.ipynb
@@ -358,7 +368,7 @@ def _document_v2(info, servers, schemes, clusters, ops, channels, messages, sche
         doc["channels"][topic] = channel
     doc["components"] = {"schemas": schemas, "messages": msgs}
     if schemes:
-        doc["components"]["securitySchemes"] = schemes
+        doc["components"]["securitySchemes"] = {k: _scheme_for(v, True) for k, v in schemes.items()}
     return doc
 
 # %% ../../nbs/08_asyncapi.ipynb

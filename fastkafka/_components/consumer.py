@@ -103,7 +103,7 @@ class _RunnerState:
         func = handler if handler is not None else spec.func
         self._call, self._wants_meta = handler_call(func, signature_of=spec.func)
         self._is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-            getattr(func, "__call__", None))
+            type(func).__call__)
         self._decode, self._model = spec.decoder, spec.message_type
         limit, cap = config.get("max_poll_records"), self.executor.max_buffer_size
         self._max_records = cap if limit is None or cap < limit else None
@@ -122,20 +122,72 @@ class _RunnerState:
         self._acker: asyncio.Task[None] | None = None
         self._unacked: list[tuple[PartitionOffsets, Any, int, PendingDeliveries]] = []
         self._commit_lock = asyncio.Lock()
+        self._stopped = asyncio.Event()
 
     @property
     def running(self) -> bool:
         "True from a successful `start` until the consumer stops, on request or by failure."
         return self._task is not None and not self._stopping and self.failure is None
 
-    def _request_stop(self) -> "asyncio.Task[None]":
+    def _request_stop(self) -> "asyncio.Task[None]":  # defined with the loop, below
+        raise NotImplementedError
+
+    def _kick_commit(self) -> None:  # defined with the commits, below
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"ConsumerRunner(topic={self.spec.topic!r}, group_id={self._group_id!r}, executor={self.executor!r})"
 
 # %% ../../nbs/06_consumer.ipynb
-class _Jobs(_RunnerState):
+class _Policy(_RunnerState):
+    def _log_failure(self, where: Any, last: int, exc: BaseException, what: str, fatal: bool) -> None:
+        first = where[0] if isinstance(where, list) else where
+        offsets = f"{first.offset}..{last}" if first.offset != last else str(last)
+        outcome = ("the consumer stops and does not commit it (throw_exceptions=True)" if fatal
+                   else "the message is skipped")
+        logger.error("%s failed for topic=%s partition=%d offset=%s: %r; %s", what, first.topic, first.partition,
+                     offsets, exc, outcome, exc_info=exc)
+
+    def _failed(self, po: PartitionOffsets, where: Any, last: int, exc: BaseException, what: str) -> None:
+        "Log a failed unit once and apply the policy: skip it, or stop the consumer without committing it."
+        fatal = self._throw or not isinstance(exc, Exception)
+        self._log_failure(where, last, exc, what, fatal)
+        if fatal:
+            po.abandon()
+            self._fail(exc)
+        else:
+            po.finish(last)
+
+    def _fail(self, exc: BaseException) -> None:
+        "Record why the consumer stops and begin stopping."
+        if self.failure is None:
+            self.failure = exc
+        self._request_stop()
+
+    def _await_acks(self, po: PartitionOffsets, where: Any, last: int, pending: PendingDeliveries) -> None:
+        self._unacked.append((po, where, last, pending))
+        if self._acker is None:
+            self._acker = asyncio.get_running_loop().create_task(self._ack_loop())
+
+    async def _ack_loop(self) -> None:
+        "Finish units whose produced records are acknowledged, in the order their handlers returned."
+        try:
+            while self._unacked:
+                batch, self._unacked = self._unacked, []
+                for po, where, last, pending in batch:
+                    try:
+                        await pending.wait()
+                    except Exception as e:
+                        self._failed(po, where, last, e, "Delivering what the handler produced")
+                    else:
+                        po.finish(last)
+                if not self._auto_commit:
+                    self._kick_commit()
+        finally:
+            self._acker = None
+
+# %% ../../nbs/06_consumer.ipynb
+class _Jobs(_Policy):
     async def _handle_one(self, po: PartitionOffsets, record: ConsumerRecord[Any, Any]) -> None:
         "Decode one record, call the handler, finish its offset (or apply the error policy)."
         if po.revoked or self._stopping:
@@ -198,53 +250,7 @@ class _Jobs(_RunnerState):
             po.finish(last)
 
 # %% ../../nbs/06_consumer.ipynb
-class _Policy(_Jobs):
-    def _log_failure(self, where: Any, last: int, exc: BaseException, what: str, fatal: bool) -> None:
-        first = where[0] if isinstance(where, list) else where
-        offsets = f"{first.offset}..{last}" if first.offset != last else str(last)
-        outcome = ("the consumer stops and does not commit it (throw_exceptions=True)" if fatal
-                   else "the message is skipped")
-        logger.error("%s failed for topic=%s partition=%d offset=%s: %r; %s", what, first.topic, first.partition,
-                     offsets, exc, outcome, exc_info=exc)
-
-    def _failed(self, po: PartitionOffsets, where: Any, last: int, exc: BaseException, what: str) -> None:
-        "Log a failed unit once and apply the policy: skip it, or stop the consumer without committing it."
-        fatal = self._throw or not isinstance(exc, Exception)
-        self._log_failure(where, last, exc, what, fatal)
-        if fatal:
-            po.abandon()
-            self._fail(exc)
-        else:
-            po.finish(last)
-
-    def _fail(self, exc: BaseException) -> None:
-        "Record why the consumer stops and begin stopping."
-        if self.failure is None:
-            self.failure = exc
-        self._request_stop()
-
-    def _await_acks(self, po: PartitionOffsets, where: Any, last: int, pending: PendingDeliveries) -> None:
-        self._unacked.append((po, where, last, pending))
-        if self._acker is None:
-            self._acker = asyncio.get_running_loop().create_task(self._ack_loop())
-
-    async def _ack_loop(self) -> None:
-        "Finish units whose produced records are acknowledged, in the order their handlers returned."
-        try:
-            while self._unacked:
-                batch, self._unacked = self._unacked, []
-                for po, where, last, pending in batch:
-                    try:
-                        await pending.wait()
-                    except Exception as e:
-                        self._failed(po, where, last, e, "Delivering what the handler produced")
-                    else:
-                        po.finish(last)
-        finally:
-            self._acker = None
-
-# %% ../../nbs/06_consumer.ipynb
-class _Commits(_Policy):
+class _Commits(_Jobs):
     async def _commit(self, partitions: dict[Any, PartitionOffsets] | None = None) -> None:
         "Commit the done offsets (of `partitions`, or of every assigned partition)."
         if self._group_id is None or self._client is None:
@@ -284,52 +290,7 @@ class _Commits(_Policy):
         await self._commit(parts)
 
 # %% ../../nbs/06_consumer.ipynb
-class _Loop(_Commits):
-    async def _poll_loop(self) -> None:
-        client, tracker, executor = self._client, self._tracker, self.executor
-        assert client is not None
-        batch, job = self.spec.batch, (self._handle_batch if self.spec.batch else self._handle_one)
-        while not self._stopping:
-            self._in_poll = True
-            try:
-                fetched = await client.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=self._max_records)
-            finally:
-                self._in_poll = False
-            work = [(tracker.get(tp), records) for tp, records in fetched.items() if records]
-            for po, records in work:
-                if po.revoked or self._stopping:
-                    continue
-                if batch:
-                    po.begin(records[-1].offset)
-                    await executor.submit(partial(job, po), [records])
-                else:
-                    po.begin_many([r.offset for r in records])
-                    await executor.submit(partial(job, po), records)
-            if not self._auto_commit and work:
-                self._kick_commit()
-
-    async def _main(self) -> None:
-        try:
-            await self._poll_loop()
-        except asyncio.CancelledError:
-            if not self._stopping:
-                raise
-        except BaseException as e:
-            if not self._stopping:
-                logger.error("Consumer for topic %r failed and stops: %r", self.spec.topic, e, exc_info=e)
-                self._fail(e)
-
-    def _request_stop(self) -> "asyncio.Task[None]":
-        "Begin stopping (once) and return the task doing it."
-        if self._shutdown_task is None:
-            self._stopping = True
-            if self._in_poll and self._task is not None:
-                self._task.cancel()  # wake the poll; nothing else is interrupted
-            self._shutdown_task = asyncio.get_running_loop().create_task(self._shutdown())
-        return self._shutdown_task
-
-# %% ../../nbs/06_consumer.ipynb
-class _Shutdown(_Loop):
+class _Shutdown(_Commits):
     async def _shutdown(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.graceful_timeout
@@ -364,7 +325,53 @@ class _Shutdown(_Loop):
                     await self._client.stop()
                 except Exception as e:
                     logger.warning("Consumer for %r: closing the client raised %r", self.spec.topic, e)
+            self._stopped.set()
             logger.info("Consumer for %r stopped", self.spec.topic)
+
+# %% ../../nbs/06_consumer.ipynb
+class _Loop(_Shutdown):
+    async def _poll_loop(self) -> None:
+        client, tracker, executor = self._client, self._tracker, self.executor
+        assert client is not None
+        batch, job = self.spec.batch, (self._handle_batch if self.spec.batch else self._handle_one)
+        while not self._stopping:
+            self._in_poll = True
+            try:
+                fetched = await client.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=self._max_records)
+            finally:
+                self._in_poll = False
+            work = [(tracker.get(tp), records) for tp, records in fetched.items() if records]
+            for po, records in work:
+                if po.revoked or self._stopping:
+                    continue
+                if batch:
+                    po.begin(records[-1].offset)
+                    await executor.submit(partial(job, po), [records])
+                else:
+                    po.begin_many([r.offset for r in records])
+                    await executor.submit(partial(job, po), records)
+            if not self._auto_commit:
+                self._kick_commit()
+
+    async def _main(self) -> None:
+        try:
+            await self._poll_loop()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        except BaseException as e:
+            if not self._stopping:
+                logger.error("Consumer for topic %r failed and stops: %r", self.spec.topic, e, exc_info=e)
+                self._fail(e)
+
+    def _request_stop(self) -> "asyncio.Task[None]":
+        "Begin stopping (once) and return the task doing it."
+        if self._shutdown_task is None:
+            self._stopping = True
+            if self._in_poll and self._task is not None:
+                self._task.cancel()  # wake the poll; nothing else is interrupted
+            self._shutdown_task = asyncio.get_running_loop().create_task(self._shutdown())
+        return self._shutdown_task
 
 # %% ../../nbs/06_consumer.ipynb
 class _Rebalance(ConsumerRebalanceListener):
@@ -380,7 +387,7 @@ class _Rebalance(ConsumerRebalanceListener):
         pass
 
 
-class ConsumerRunner(_Shutdown):
+class ConsumerRunner(_Loop):
     "Runs one consumer spec: poll, decode, call the handler, commit only what is done."
 
     async def start(self) -> None:
@@ -414,3 +421,7 @@ class ConsumerRunner(_Shutdown):
         if self._task is None:
             return
         await asyncio.shield(self._request_stop())
+
+    async def wait_stopped(self) -> None:
+        "Wait until the consumer has stopped, on request or by failure (see `failure`)."
+        await self._stopped.wait()

@@ -150,21 +150,24 @@ async def _node_script(script: str, *args: str, timeout: float = 300) -> tuple[i
     return await _run(node, str(docs_assets_dir() / script), *args, env=env, timeout=timeout)
 
 
+async def _checked(script: str, spec_file: str | Path, *args: str) -> dict[str, Any]:
+    code, out, err = await _node_script(script, str(spec_file), *args)
+    if code not in (0, 1) or not out.strip():
+        raise DocsDependencyError(f"{script} failed (exit code {code}) on {spec_file}:\n{err.strip()}")
+    return json.loads(out)
+
+
 async def validate_spec(spec_file: str | Path) -> SpecReport:
     "Validate an AsyncAPI spec file with the official parser."
-    code, out, err = await _node_script("validate.js", str(spec_file))
-    if code not in (0, 1) or not out.strip():
-        raise DocsDependencyError(f"validate.js failed (exit code {code}) on {spec_file}:\n{err.strip()}")
-    result = json.loads(out)
+    result = await _checked("validate.js", spec_file)
     return SpecReport(valid=bool(result["valid"]), diagnostics=result["diagnostics"])
 
 
-async def render_html(spec_file: str | Path, docs_dir: str | Path) -> Path:
-    "Render an AsyncAPI spec file to `<docs_dir>/index.html` (plus `js/` and `css/`); returns the page."
-    code, out, err = await _node_script("render.js", str(spec_file), str(docs_dir))
-    if code != 0:
-        raise DocsDependencyError(f"render.js failed (exit code {code}) on {spec_file}:\n{err.strip()}")
-    return Path(json.loads(out)["index"])
+async def render_html(spec_file: str | Path, docs_dir: str | Path) -> tuple[SpecReport, Path | None]:
+    "Validate a spec file and, if valid, render `<docs_dir>/index.html` (plus `js/`, `css/`); None if invalid."
+    result = await _checked("render.js", spec_file, str(docs_dir))
+    index = Path(result["index"]) if result["index"] else None
+    return SpecReport(valid=bool(result["valid"]), diagnostics=result["diagnostics"]), index
 
 # %% ../../nbs/08a_docs.ipynb
 class SpecValidationError(ValueError):
@@ -191,15 +194,14 @@ async def acreate_docs(
     asyncapi_version: AsyncAPIVersion = DEFAULT_ASYNCAPI_VERSION,  # "3.1.0", "3.0.0" or "2.6.0"
 ) -> DocsFiles:
     "Write the app's AsyncAPI spec, validate it with the official parser and render the HTML docs."
-    root = Path(root_path if root_path is not None else (app._root_path or "."))
+    root = Path(root_path if root_path is not None else (app._root_path or ".")).resolve()
     spec = export_spec(app, root / "asyncapi" / "spec" / "asyncapi.yml", asyncapi_version)
-    report = await validate_spec(spec)
-    if not report.valid:
+    report, index = await render_html(spec, docs_dir(root))
+    if index is None:
         errors = "\n".join(f"  {'.'.join(d['path']) or '(root)'}: {d['message']}" for d in report.of("error"))
         raise SpecValidationError(f"The AsyncAPI spec {spec} is not valid:\n{errors}")
     for d in report.of("warning"):
         logger.warning("AsyncAPI spec %s: %s (%s at %s)", spec.name, d["message"], d["code"], ".".join(d["path"]))
-    index = await render_html(spec, docs_dir(root))
     logger.info("AsyncAPI docs written to %s", index)
     return DocsFiles(spec=spec, index=index, report=report)
 

@@ -1,23 +1,24 @@
 #!/usr/bin/env node
-// Render an AsyncAPI document to a static HTML page that works offline.
-// Usage: node render.js <spec file> <output dir>
-// Writes <out>/index.html with the spec embedded, and copies the AsyncAPI React component's standalone
-// bundle and stylesheet next to it (js/, css/): no CDN, no network at view time.
 'use strict';
+// Validate an AsyncAPI document and, when it is valid, render it as a static HTML page that works offline:
+// <out>/index.html embeds the spec; the AsyncAPI React component's standalone bundle and stylesheet are
+// copied next to it (js/, css/), so the page needs no CDN and no network.
+// Usage: node render.js <spec file> <output dir>
+// Prints {"valid", "diagnostics", "index"} as JSON; exit code 0: rendered, 1: invalid spec, 2: usage or crash.
 const fs = require('fs');
 const path = require('path');
-const { Parser } = require('@asyncapi/parser');
+const { checkSpec, run } = require('./spec_check');
 
 function componentFile(rel) {
-  const pkg = require.resolve('@asyncapi/react-component/package.json');
-  return path.join(path.dirname(pkg), rel);
+  return path.join(path.dirname(require.resolve('@asyncapi/react-component/package.json')), rel);
 }
 
 function escapeHtml(s) {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  const map = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+  return String(s).replace(/[&<>"']/g, (c) => map[c]);
 }
 
-// JSON that is safe inside a <script> element: no "</script", no "<!--".
+// JSON that is safe inside a <script> element (no "</script>", no "<!--").
 function scriptJson(value) {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
@@ -45,29 +46,22 @@ function page(title, specText) {
 `;
 }
 
-async function main(argv) {
+run(async (argv) => {
   if (argv.length !== 2) {
     process.stderr.write('usage: node render.js <asyncapi spec file> <output dir>\n');
     return 2;
   }
-  const [specFile, outDir] = argv.map((p) => path.resolve(p));
-  const specText = fs.readFileSync(specFile, 'utf8');
-  const { document, diagnostics } = await new Parser().parse(specText, { source: specFile });
-  if (document === undefined) {
-    const errors = diagnostics.filter((d) => d.severity === 0).map((d) => `${d.path.join('.')}: ${d.message}`);
-    process.stderr.write(`the AsyncAPI document is not valid:\n${errors.join('\n')}\n`);
-    return 1;
+  const outDir = path.resolve(argv[1]);
+  const { text, document, valid, diagnostics } = await checkSpec(argv[0]);
+  let index = null;
+  if (valid) {
+    fs.mkdirSync(path.join(outDir, 'js'), { recursive: true });
+    fs.mkdirSync(path.join(outDir, 'css'), { recursive: true });
+    fs.copyFileSync(componentFile('browser/standalone/index.js'), path.join(outDir, 'js', 'asyncapi-standalone.js'));
+    fs.copyFileSync(componentFile('styles/default.min.css'), path.join(outDir, 'css', 'asyncapi.min.css'));
+    index = path.join(outDir, 'index.html');
+    fs.writeFileSync(index, page(document.info().title(), text));
   }
-  fs.mkdirSync(path.join(outDir, 'js'), { recursive: true });
-  fs.mkdirSync(path.join(outDir, 'css'), { recursive: true });
-  fs.copyFileSync(componentFile('browser/standalone/index.js'), path.join(outDir, 'js', 'asyncapi-standalone.js'));
-  fs.copyFileSync(componentFile('styles/default.min.css'), path.join(outDir, 'css', 'asyncapi.min.css'));
-  fs.writeFileSync(path.join(outDir, 'index.html'), page(document.info().title(), specText));
-  process.stdout.write(JSON.stringify({ index: path.join(outDir, 'index.html') }) + '\n');
-  return 0;
-}
-
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(String((err && err.stack) || err) + '\n'); process.exitCode = 2; },
-);
+  process.stdout.write(JSON.stringify({ valid, diagnostics, index }) + '\n');
+  return valid ? 0 : 1;
+});

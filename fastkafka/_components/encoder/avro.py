@@ -69,6 +69,7 @@ class _Node:
     dec: Callable[[Any], Any] | None = None  # fastavro datum -> value pydantic validates (None: as it is)
     to_json: Callable[[Any], Any] | None = None  # Python default -> Avro JSON default (None: not expressible)
     branches: list["_Node"] | None = None  # union members, in schema order
+    lax: bool = False  # pydantic turns the datum into the value itself, unless the field is strict (enums)
 
 
 @dataclass
@@ -80,6 +81,7 @@ class _Ctx:
     names: dict[str, Any] = field(default_factory=dict)  # full name -> what claimed it
     seen: dict[Any, _Node] = field(default_factory=dict)  # enum / model class -> node referring to it by name
     where: str = ""  # Model.field, for error messages
+    strict: bool = False  # the field being built validates in strict mode (needs enum members, not values)
 
 # %% ../../../nbs/02a_avro.ipynb
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -147,12 +149,12 @@ def _meta(meta: list[Any], name: str) -> Any:
     return None
 
 
-def _decimal(meta: list[Any]) -> _Node:
+def _decimal(meta: list[Any], ctx: _Ctx) -> _Node:
     "A `bytes`/`decimal` node when precision and scale are known, else a `string` one."
     digits, places = _meta(meta, "max_digits"), _meta(meta, "decimal_places")
     if digits is not None and places is not None:
         return _Node({"type": "bytes", "logicalType": "decimal", "precision": digits, "scale": places})
-    return _Node("string", enc=str, to_json=_accept(Decimal, conv=str))
+    return _Node("string", enc=str, dec=Decimal if ctx.strict else None, to_json=_accept(Decimal, conv=str))
 
 # %% ../../../nbs/02a_avro.ipynb
 def _clock_record(name: str, logical: str) -> dict[str, Any]:
@@ -169,12 +171,22 @@ def _clock_record(name: str, logical: str) -> dict[str, Any]:
 
 def _clock_enc(v: datetime | time) -> dict[str, Any]:
     off = v.utcoffset()
-    return {"local": v.replace(tzinfo=None), "utc_offset": None if off is None else off // timedelta(seconds=1)}
+    if off is None:
+        return {"local": v, "utc_offset": None}
+    return {"local": v.replace(tzinfo=None), "utc_offset": off.days * 86400 + off.seconds}
+
+
+_ZONES: dict[int, timezone] = {}  # UTC offset in seconds -> its fixed-offset timezone (few distinct ones)
 
 
 def _clock_dec(d: dict[str, Any]) -> Any:
     off = d["utc_offset"]
-    return d["local"] if off is None else d["local"].replace(tzinfo=timezone(timedelta(seconds=off)))
+    if off is None:
+        return d["local"]
+    tz = _ZONES.get(off)
+    if tz is None:
+        tz = _ZONES[off] = timezone(timedelta(seconds=off))
+    return d["local"].replace(tzinfo=tz)
 
 
 def _clock(ctx: _Ctx, name: str, logical: str) -> _Node:
@@ -185,7 +197,7 @@ def _clock(ctx: _Ctx, name: str, logical: str) -> _Node:
 def _enum(tp: type[Enum], ctx: _Ctx) -> _Node:
     "An `enum` node: members (or their values) to symbols, symbols to members."
     if tp in ctx.seen:
-        return ctx.seen[tp]
+        return _lax(ctx.seen[tp], ctx)
     members = list(tp)
     if not members:
         raise TypeError(f"{ctx.where}: enum {tp.__name__} has no members; an Avro enum needs at least one symbol")
@@ -208,10 +220,18 @@ def _enum(tp: type[Enum], ctx: _Ctx) -> _Node:
         schema["namespace"] = ctx.ns or ""
     schema["symbols"] = symbols
     ctx.ns = outer
-    enc, dec = to_symbol.__getitem__, from_symbol.__getitem__
-    to_json = _accept(tp, conv=enc)
-    ctx.seen[tp] = _Node(full, enc=enc, dec=dec, to_json=to_json)
-    return _Node(schema, enc=enc, dec=dec, to_json=to_json)
+    # fastavro finds a str enum's member among symbols equal to the values (list.index compares with ==)
+    enc = None if by_value and issubclass(tp, str) else to_symbol.__getitem__
+    dec, to_json = from_symbol.__getitem__, _accept(tp, conv=to_symbol.__getitem__)
+    ctx.seen[tp] = _Node(full, enc=enc, dec=dec, to_json=to_json, lax=by_value)
+    return _lax(_Node(schema, enc=enc, dec=dec, to_json=to_json, lax=by_value), ctx)
+
+
+def _lax(node: _Node, ctx: _Ctx) -> _Node:
+    "`node` without its decoder when pydantic can validate the datum itself (symbols = values, field not strict)."
+    if node.lax and not ctx.strict:  # pydantic validates "RED" faster than Colour.RED
+        return _Node(node.schema, enc=node.enc, dec=None, to_json=node.to_json)
+    return node
 
 # %% ../../../nbs/02a_avro.ipynb
 _ARRAYS = {list, set, frozenset, tuple, Sequence, AbstractSet}
@@ -219,12 +239,16 @@ _MAPS = {dict, Mapping}
 _KEEP_ORDER = "fastkafka: keep union order"  # metadata marker set by avsc_to_pydantic
 
 
-def _array(item: _Node) -> _Node:
+def _array(item: _Node, origin: Any, ctx: _Ctx) -> _Node:
+    "An array node; a strict field gets its set / frozenset / tuple back from the list fastavro reads."
     f, g, j = item.enc, item.dec, item.to_json or _no_default  # an empty default always works
+    box: Callable[[Any], Any] = list
+    if ctx.strict and origin in (set, frozenset, tuple, AbstractSet):
+        box = set if origin is AbstractSet else origin
     return _Node(
         {"type": "array", "items": item.schema},
         enc=None if f is None else (lambda v: [f(x) for x in v]),
-        dec=None if g is None else (lambda v: [g(x) for x in v]),
+        dec=(None if box is list else box) if g is None else (lambda v: box(g(x) for x in v)),
         to_json=lambda v: [j(x) for x in v] if isinstance(v, (list, tuple)) else _no_default(v),
     )
 
@@ -312,6 +336,7 @@ def _field(cls: type[BaseModel], name: str, f: FieldInfo, ctx: _Ctx) -> tuple[di
     if not _NAME.match(key):
         raise TypeError(f"{ctx.where}: {key!r} is not a valid Avro field name ([A-Za-z_][A-Za-z0-9_]*); "
                         "give the field an alias that is")
+    ctx.strict = bool(cls.model_config.get("strict") or _meta(_flat(f.metadata), "strict"))
     node = _node(f.annotation, _flat(f.metadata), ctx)
     entry: dict[str, Any] = {"name": key, "type": node.schema}
     if f.description:
@@ -339,7 +364,7 @@ def _record(cls: type[BaseModel], ctx: _Ctx, ns: str | None = None) -> _Node:
     "A record node for model `cls` (`ns`: namespace for the top-level record)."
     if cls in ctx.seen:
         return ctx.seen[cls]
-    outer, where = ctx.ns, ctx.where
+    outer, where, strict = ctx.ns, ctx.where, ctx.strict
     own = ns if ns is not None else cls.__dict__.get("__avro_namespace__")
     ctx.ns = outer if own is None else (own or None)
     short, full = _claim(ctx, cls.model_config.get("title") or cls.__name__, cls)
@@ -362,7 +387,7 @@ def _record(cls: type[BaseModel], ctx: _Ctx, ns: str | None = None) -> _Node:
         if node.dec is not None or vkey != key:
             decs.append((key, vkey, node.dec))
     schema["fields"] = fields
-    ctx.ns, ctx.where = outer, where
+    ctx.ns, ctx.where, ctx.strict = outer, where, strict
     enc, dec = _fields_enc(encs), _fields_dec(decs)
     late["enc"], late["dec"] = enc or _identity, dec or _identity
     ctx.seen[cls] = _Node(full, enc=enc, dec=dec)
@@ -388,7 +413,7 @@ def _fallback(tp: Any, ctx: _Ctx) -> _Node:
     if avro is None:
         raise TypeError(f"{ctx.where}: {tp!r} has no Avro form; use a model, a primitive, a list, a dict "
                         "with str keys, or pin one with Annotated[..., AvroType(...)]")
-    return _Node(avro, enc=lambda v: ta.dump_python(v, mode="json"))
+    return _Node(avro, enc=lambda v: ta.dump_python(v, mode="json"), dec=ta.validate_python if ctx.strict else None)
 
 # %% ../../../nbs/02a_avro.ipynb
 def _class(tp: type, meta: list[Any], ctx: _Ctx) -> _Node:
@@ -408,7 +433,7 @@ def _class(tp: type, meta: list[Any], ctx: _Ctx) -> _Node:
     if issubclass(tp, time):
         return _clock(ctx, "Time", "time-micros")
     if issubclass(tp, Decimal):
-        return _decimal(meta)
+        return _decimal(meta, ctx)
     if issubclass(tp, UUID):
         return _UUID
     if issubclass(tp, bytearray):
@@ -435,7 +460,7 @@ def _node(tp: Any, meta: list[Any], ctx: _Ctx) -> _Node:
     if origin is Literal:
         return _literal(args, ctx)
     if origin in _ARRAYS and args and (origin is not tuple or (len(args) == 2 and args[1] is Ellipsis)):
-        return _array(_node(args[0], [], ctx))
+        return _array(_node(args[0], [], ctx), origin, ctx)
     if origin in _MAPS and len(args) == 2:
         return _map(args, ctx)
     if origin is None and isinstance(tp, type):

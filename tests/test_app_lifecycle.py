@@ -1,0 +1,245 @@
+"""FastKafka's lifecycle on a real broker: order, lifespan, background tasks, failed starts, dead consumers, FastAPI."""
+import asyncio
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import uvicorn
+from app_support import Collector, create_topics, free_port, read_records
+from fastapi import FastAPI
+from helpers import unique_topic
+from pydantic import BaseModel
+
+from fastkafka import FastKafka
+from fastkafka._components.producer import ProducerNotStartedError
+from fastkafka.executors import SequentialExecutor
+
+pytestmark = pytest.mark.broker
+
+
+class Item(BaseModel):
+    n: int
+
+
+def brokers(bootstrap: str) -> dict:
+    host, port = bootstrap.rsplit(":", 1)
+    return {"localhost": {"url": host, "port": port}}
+
+
+async def test_startup_and_shutdown_order_with_lifespan_and_background(kafka_broker: str) -> None:
+    topic = unique_topic("order")
+    await create_topics(kafka_broker, topic)
+    log: list[str] = []
+    got = Collector(3)
+
+    @asynccontextmanager
+    async def lifespan(app: FastKafka):
+        log.append("lifespan enter")
+        yield
+        log.append(f"lifespan exit (started={app.is_started})")
+
+    app = FastKafka(kafka_brokers=brokers(kafka_broker), lifespan=lifespan, group_id=unique_topic("g"))
+
+    @app.produces(topic=topic)
+    async def to_order(n: int) -> Item:
+        return Item(n=n)
+
+    @app.consumes(topic=topic)
+    async def on_order(item: Item) -> None:
+        got.add(item.n)
+
+    @app.run_in_background()
+    async def producer_loop() -> None:
+        log.append(f"background start (started so far: producer={app._slots[0].sender is not None}, "
+                   f"consumers={len(app._runners)})")
+        try:
+            for n in range(3):
+                await app.to_order(n)  # the producers are up before background tasks start
+            await asyncio.Event().wait()
+        finally:
+            log.append("background cancelled")
+
+    async with app:
+        assert app.is_started
+        assert sorted(await got.wait()) == [0, 1, 2]
+        log.append("body")
+    assert not app.is_started
+    assert log == ["lifespan enter", "background start (started so far: producer=True, consumers=1)", "body",
+                   "background cancelled", "lifespan exit (started=False)"]
+    with pytest.raises(ProducerNotStartedError, match="to_order\\(\\) sends to Kafka, but its FastKafka app"):
+        await app.to_order(9)
+
+
+async def test_app_restarts_and_committed_offsets_carry_over(kafka_broker: str) -> None:
+    topic, group = unique_topic("restart"), unique_topic("g")
+    await create_topics(kafka_broker, topic)
+    app = FastKafka(kafka_brokers=brokers(kafka_broker), group_id=group)
+    seen: list[int] = []
+    got = Collector(3)
+
+    @app.produces(topic=topic)
+    async def to_restart(n: int) -> Item:
+        return Item(n=n)
+
+    @app.consumes(topic=topic)
+    async def on_restart(item: Item) -> None:
+        seen.append(item.n)
+        got.add(item.n)
+
+    async with app:
+        for n in range(3):
+            await app.to_restart(n)
+        await got.wait()
+    got = Collector(3)
+    async with app:  # the same app object starts again; the group's commits mean nothing is read twice
+        for n in range(3, 6):
+            await app.to_restart(n)
+        await got.wait()
+    assert seen == list(range(6))
+
+
+async def test_failed_start_stops_what_started_and_exits_lifespan(kafka_broker: str) -> None:
+    topic = unique_topic("fail")
+    await create_topics(kafka_broker, topic)
+    log: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastKafka):
+        log.append("lifespan enter")
+        try:
+            yield
+        finally:
+            log.append("lifespan exit")
+
+    app = FastKafka(kafka_brokers=brokers(kafka_broker), lifespan=lifespan)
+
+    @app.produces(topic=topic)
+    async def to_fail(n: int) -> Item:
+        return Item(n=n)
+
+    @app.consumes(topic=topic)
+    async def on_fail(item: Item) -> None: ...
+
+    dead = {"localhost": {"url": "127.0.0.1", "port": free_port()}}  # nothing listens there
+
+    @app.consumes(topic=topic, brokers=dead, request_timeout_ms=2000)
+    async def on_unreachable(item: Item) -> None: ...
+
+    @app.run_in_background()
+    async def never() -> None:
+        log.append("background started")
+
+    with pytest.raises(Exception) as info:
+        async with app:
+            log.append("body")
+    assert "Unable to bootstrap" in str(info.value) or "connect" in str(info.value).lower(), info.value
+    assert log == ["lifespan enter", "lifespan exit"]
+    assert not app.is_started
+    assert all(not r.running for r in app._runners)  # the consumer that had started was stopped
+    with pytest.raises(ProducerNotStartedError):
+        await app.to_fail(1)  # and so was the producer
+
+
+async def test_dead_consumer_is_visible_and_raised_at_stop(kafka_broker: str) -> None:
+    topic = unique_topic("dies")
+    await create_topics(kafka_broker, topic)
+    app = FastKafka(kafka_brokers=brokers(kafka_broker))
+    called = asyncio.Event()
+
+    @app.produces(topic=topic)
+    async def to_dies(n: int) -> Item:
+        return Item(n=n)
+
+    @app.consumes(topic=topic, executor=SequentialExecutor(throw_exceptions=True))
+    async def on_dies(item: Item) -> None:
+        called.set()
+        raise ValueError(f"cannot handle {item.n}")
+
+    with pytest.raises(RuntimeError, match="The consumer of '.*' failed while the app was running") as info:
+        async with app:
+            assert app.is_started
+            await app.to_dies(1)
+            await asyncio.wait_for(called.wait(), 60)
+            for _ in range(500):
+                if not app.is_started:
+                    break
+                await asyncio.sleep(0.01)
+            assert not app.is_started  # visible while the app is still "running"
+    assert "cannot handle 1" in repr(info.value.__cause__)
+
+
+async def test_background_task_failure_is_raised_after_full_shutdown(kafka_broker: str) -> None:
+    topic = unique_topic("bgfail")
+    await create_topics(kafka_broker, topic)
+    log: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastKafka):
+        yield
+        log.append("lifespan exit")
+
+    app = FastKafka(kafka_brokers=brokers(kafka_broker), lifespan=lifespan)
+
+    @app.produces(topic=topic)
+    async def to_bgfail(n: int) -> Item:
+        return Item(n=n)
+
+    @app.run_in_background()
+    async def crashes() -> None:
+        await app.to_bgfail(1)
+        raise KeyError("lost")
+
+    with pytest.raises(RuntimeError, match="A background task failed while the app was running: KeyError"):
+        async with app:
+            for _ in range(1000):
+                if not app.is_started:
+                    break
+                await asyncio.sleep(0.01)
+            assert not app.is_started
+    assert log == ["lifespan exit"]  # the rest of the shutdown still ran
+    assert (await read_records(kafka_broker, topic, 1))[0].value == b'{"n":1}'
+
+
+async def test_fastapi_lifespan_served_by_uvicorn(kafka_broker: str) -> None:
+    topic = unique_topic("api")
+    await create_topics(kafka_broker, topic)
+    # "localhost" points nowhere: the lifespan's broker name must be the one used
+    kafka_app = FastKafka(kafka_brokers={"localhost": {"url": "nowhere", "port": 1},
+                                         "test": brokers(kafka_broker)["localhost"]})
+    got = Collector(2)
+
+    @kafka_app.produces(topic=topic)
+    async def to_api(n: int) -> Item:
+        return Item(n=n)
+
+    @kafka_app.consumes(topic=topic)
+    async def on_api(item: Item) -> None:
+        got.add(item.n)
+
+    api = FastAPI(lifespan=kafka_app.fastapi_lifespan("test"))
+
+    @api.post("/items/{n}")
+    async def post_item(n: int) -> dict:
+        await kafka_app.to_api(n)
+        return {"started": kafka_app.is_started}
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, lifespan="on", log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(3000):
+            if server.started or serving.done():
+                break
+            await asyncio.sleep(0.01)
+        assert server.started and kafka_app.is_started
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for n in (1, 2):
+                r = await client.post(f"/items/{n}")
+                assert r.status_code == 200 and r.json() == {"started": True}
+        assert sorted(await got.wait()) == [1, 2]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 60)
+    assert not kafka_app.is_started
+    with pytest.raises(ValueError, match="Given kafka_broker_name 'prod' is not found in kafka_brokers"):
+        kafka_app.fastapi_lifespan("prod")
