@@ -18,8 +18,10 @@ import logging
 import os
 import statistics
 import time
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -124,7 +126,9 @@ def main() -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # expected retries while the group forms
     akb.require_kafka_libs()
     print(f"Kafka {akb.KAFKA_VERSION}, jars in {akb.find_kafka_libs()}, java {akb.find_java()}")
-    variants = {"fastkafka": nullcontext, "no CDS   ": without_class_data_sharing, "stock    ": stock_settings}
+    variants: dict[str, Callable[[], AbstractContextManager[Any]]] = {
+        "fastkafka": nullcontext, "no CDS   ": without_class_data_sharing, "stock    ": stock_settings
+    }
     runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     for i in range(max(args.runs, args.baseline_runs)):  # interleaved, so a busy moment hits every variant
         for name, settings in variants.items():

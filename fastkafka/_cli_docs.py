@@ -6,8 +6,8 @@
 __all__ = ['AppArg', 'RootPathOpt', 'VersionOpt', 'app', 'AsyncAPIVersionChoice', 'docs', 'install_deps', 'generate', 'serve']
 
 # %% ../nbs/13a_cli_docs.ipynb
+import sys
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -36,6 +36,12 @@ VersionOpt = Annotated[AsyncAPIVersionChoice, typer.Option(
 )]
 
 # %% ../nbs/13a_cli_docs.ipynb
+def _echo(line: str) -> None:
+    "Print a status line at once, even when stdout is a pipe (so a supervisor sees the URL)."
+    typer.echo(line)
+    sys.stdout.flush()
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=code)
@@ -64,8 +70,8 @@ def _generate(app_str: str, root_path: str | None, version: AsyncAPIVersionChoic
         raise _fail(str(e)) from None
     except Exception as e:
         raise _fail(f"generating the docs of {app_str} failed: {type(e).__name__}: {e}") from None
-    typer.echo(f"AsyncAPI spec written to {files.spec}")
-    typer.echo(f"HTML docs written to {files.index.parent}")
+    _echo(f"AsyncAPI spec written to {files.spec}")
+    _echo(f"HTML docs written to {files.index.parent}")
     return files
 
 # %% ../nbs/13a_cli_docs.ipynb
@@ -109,8 +115,11 @@ def serve(
     "Generate the app's docs, then serve them over HTTP until Ctrl+C (SIGINT) or SIGTERM."
     from fastkafka._components.docs import serve_docs
 
-    files = _generate(app_str, root_path, asyncapi_version)
     try:
-        serve_docs(files.index.parent, bind, port, echo=typer.echo)
+        files = _generate(app_str, root_path, asyncapi_version)
+    except KeyboardInterrupt:
+        raise _fail("interrupted while generating the docs", code=130) from None
+    try:
+        serve_docs(files.index.parent, bind, port, echo=_echo)
     except OSError as e:
         raise _fail(f"could not serve on {bind}:{port}: {e.strerror or e}; choose another --port or --bind") from None

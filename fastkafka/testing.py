@@ -7,9 +7,9 @@ __all__ = ['ApacheKafkaBroker', 'InMemoryBroker', 'LocalRedpandaBroker', 'Tester
 
 # %% ../nbs/93_testing.ipynb
 from ._testing.apache_kafka_broker import ApacheKafkaBroker
+from ._application.tester import Tester
 from ._testing.in_memory_broker import InMemoryBroker
 from ._testing.local_redpanda_broker import LocalRedpandaBroker
-from ._application.tester import Tester
 
 # %% ../nbs/93_testing.ipynb
 _all_ = [

@@ -7,7 +7,7 @@ kwargs; none of them may appear in a generated spec.
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, NonNegativeFloat
 
@@ -55,7 +55,7 @@ class Order(BaseModel):
     shipping: Address
     billing: Address | None = Field(None, description="billing address, if other than shipping")
     lines: list["Line"] = Field(default_factory=list)
-    payment: Annotated[Union[Card, Transfer], Field(discriminator="method")] | None = None
+    payment: Annotated[Card | Transfer, Field(discriminator="method")] | None = None
     placed_at: datetime | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     position: tuple[float, float] | None = None

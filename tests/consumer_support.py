@@ -70,6 +70,17 @@ async def committed_offsets(bootstrap: str, group_id: str, topic: str, partition
         await c.stop()
 
 
+async def record_count(bootstrap: str, topic: str, partitions: int = 1) -> int:
+    "How many records `topic` holds (sum of its partitions' end offsets)."
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await c.start()
+    try:
+        ends = await c.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return sum(ends.values())
+    finally:
+        await c.stop()
+
+
 class RecordingTransport(AIOKafkaTransport):
     "The aiokafka transport, recording every commit together with a snapshot of `finished` at that moment."
 

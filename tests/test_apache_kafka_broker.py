@@ -4,7 +4,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -108,7 +107,7 @@ def test_busy_port_gives_another_port_and_sync_api() -> None:
 
 
 def test_port_taken_after_the_check_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    "A port grabbed between the free-port check and Kafka's bind makes the JVM fail; the next attempt succeeds."
+    "A port grabbed between the free-port check and Kafka's bind (here the controller's) fails that attempt only."
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -116,11 +115,11 @@ def test_port_taken_after_the_check_is_retried(monkeypatch: pytest.MonkeyPatch) 
         broker = ApacheKafkaBroker(retries=1)
         real_ports = broker._ports
         monkeypatch.setattr(
-            broker, "_ports", lambda attempt: (taken, real_ports(1)[1]) if attempt == 0 else real_ports(attempt)
+            broker, "_ports", lambda attempt: (real_ports(1)[0], taken) if attempt == 0 else real_ports(attempt)
         )
         bootstrap_server = broker.start()
         try:
-            assert bootstrap_server != f"127.0.0.1:{taken}"
+            assert broker.controller_port != taken
         finally:
             broker.stop()
 
@@ -149,19 +148,25 @@ def test_two_brokers_at_once(kafka_broker: str, second_kafka_broker: str) -> Non
 
 def test_failed_start_reports_the_log_and_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
     real_props = akb.kafka_server_properties
+    nodes: list[akb._KafkaNode] = []
+
+    class RecordedNode(akb._KafkaNode):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            nodes.append(self)
 
     def broken_props(**kw):
         return {**real_props(**kw), "num.io.threads": "not-a-number"}
 
     monkeypatch.setattr(akb, "kafka_server_properties", broken_props)
-    before = set(Path(tempfile.gettempdir()).glob("fastkafka-kafka-*"))
+    monkeypatch.setattr(akb, "_KafkaNode", RecordedNode)
     broker = ApacheKafkaBroker()
     cause = r"(?s)exit code 1.*Invalid value not-a-number for configuration num\.io\.threads"
     with pytest.raises(akb.KafkaStartError, match=cause):
         broker.start()
     assert not broker.is_started
-    assert not akb._live_nodes
-    assert set(Path(tempfile.gettempdir()).glob("fastkafka-kafka-*")) == before
+    assert len(nodes) == 1 and not nodes[0].workdir.exists()
+    assert nodes[0].proc is None and nodes[0] not in akb._live_nodes
     with pytest.raises(RuntimeError, match="not started yet"):
         broker.stop()
 

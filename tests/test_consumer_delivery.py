@@ -6,7 +6,6 @@ read back with a fresh consumer of the same group.
 import asyncio
 import logging
 from collections import Counter
-from typing import List
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -160,7 +159,7 @@ async def test_stop_in_flight_then_restart_processes_every_message_exactly_once(
         await asyncio.sleep(0.002)  # the handler's own work, so that messages are in flight at stop
         note([msg.id])
 
-    async def on_items(msg: List[Item]) -> None:
+    async def on_items(msg: list[Item]) -> None:
         await asyncio.sleep(0.002)
         note([m.id for m in msg])
 

@@ -362,3 +362,38 @@ async def test_subscribe_after_start(env: Env, group: bool) -> None:
         assert [r.value for r in await collect(c, 1)] == [b"x"]
     finally:
         await c.stop()
+
+
+@pytest.mark.parametrize("group", [False, True])
+async def test_subscribe_after_start_to_a_missing_topic(env: Env, group: bool) -> None:
+    "Subscribing after start creates no topic; its partitions come with the metadata refresh after it appears."
+    topic = unique_topic("missing")
+    c = env.consumer(group_id=unique_topic("g") if group else None, auto_offset_reset="earliest",
+                     metadata_max_age_ms=500)
+    await c.start()
+    try:
+        c.subscribe([topic])
+        await c.getmany(timeout_ms=300)
+        assert c.assignment() == set()
+        async with env.producer() as p:
+            assert await p.partitions_for(topic) == {0}  # the producer's metadata request creates it
+            await p.send_and_wait(topic, b"first")
+        t0 = time.monotonic()
+        assert [r.value for r in await collect(c, 1, timeout=10)] == [b"first"]
+        assert time.monotonic() - t0 < 5
+        assert c.assignment() == {TopicPartition(topic, 0)}
+    finally:
+        await c.stop()
+
+
+async def test_consumer_start_creates_its_topics(env: Env) -> None:
+    topic = unique_topic("created")
+    c = env.consumer(topic, auto_offset_reset="earliest")
+    await c.start()
+    try:
+        assert c.assignment() == {TopicPartition(topic, 0)}
+        async with env.producer() as p:
+            await p.send_and_wait(topic, b"x")
+        assert [r.value for r in await collect(c, 1)] == [b"x"]
+    finally:
+        await c.stop()

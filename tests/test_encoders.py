@@ -1,6 +1,9 @@
 """Round trips of the JSON and Avro encoders: explicit cases for every supported type, and property-based ones
 (hypothesis) over generated models and values."""
 
+# the cases spell Optional / Union on purpose: both typing forms must map to Avro unions
+# ruff: noqa: UP007, UP045
+
 from __future__ import annotations
 
 import io
@@ -108,6 +111,7 @@ CASES: list[tuple[str, Any, Any]] = [
     ("none", Optional[int], None),
     ("optional value", Optional[str], "x"),
     ("union", Union[int, str], "seven"),
+    ("pipe optional", int | None, 5),
     ("nested model", Inner, Inner(name="in", colour=Colour.RED)),
     ("list of models", list[Inner], [Inner(name="a"), Inner(name="b", colour=Colour.RED)]),
     ("list of lists", list[list[int]], [[1, 2], [], [3]]),

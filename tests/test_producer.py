@@ -9,6 +9,7 @@ from helpers import unique_topic
 from pydantic import BaseModel
 
 from fastkafka import FastKafka, KafkaEvent
+from fastkafka._components.producer import RecoveringProducer
 
 pytestmark = pytest.mark.broker
 
@@ -37,6 +38,8 @@ async def test_defaults_are_acks_all_with_idempotence(kafka_broker: str) -> None
 
     async with app:
         strict, loose = app._slots[0].sender.client, app._slots[1].sender.client
+        assert isinstance(strict, RecoveringProducer) and not isinstance(loose, RecoveringProducer)
+        strict = strict._client
         assert strict is not loose
         assert strict._txn_manager is not None  # idempotent producer (implies acks=all)
         assert loose._txn_manager is None

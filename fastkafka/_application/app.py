@@ -30,7 +30,9 @@ from .._components.events import EventMetadata
 from .._components.executors import get_executor
 from .._components.logger import get_logger
 from .._components.mocks import AwaitedMock, MockNamespace, create_mock, wrap_with_mock
-from .._components.producer import ProducerNotStartedError, Sender, producer_wrapper, unwrap_return_type
+from fastkafka._components.producer import (
+    ProducerNotStartedError, RecoveringProducer, Sender, producer_wrapper, unwrap_return_type,
+)
 from .._components.specs import ConsumerSpec, ProducerSpec
 from .._components.transport import ProducerClient, Transport, current_transport
 
@@ -273,6 +275,13 @@ class _Extras(_Produces):
         return None if mock is None else wrap_with_mock(spec.func, mock, self._on_handler_error)
 
 # %% ../../nbs/07_app.ipynb
+def _producer_client(transport: Transport, config: dict[str, Any]) -> ProducerClient:
+    "A client for `config`; idempotent ones recover from failed deliveries (see `05_producer`)."
+    if config.get("enable_idempotence") and not config.get("transactional_id"):
+        return RecoveringProducer(lambda: transport.create_producer(**config))
+    return transport.create_producer(**config)
+
+
 class _Start(_Extras):
     async def _start_producers(self, stack: AsyncExitStack, transport: Transport, name: str) -> None:
         loop = asyncio.get_running_loop()
@@ -284,7 +293,7 @@ class _Start(_Extras):
             client = next((c for cfg, c in clients if cfg == config), None)
             if client is None:
                 logger.info("Starting a producer client with %s", mask_secrets(config))
-                client = transport.create_producer(**config)
+                client = _producer_client(transport, config)
                 stack.push_async_callback(client.stop)
                 await client.start()
                 clients.append((config, client))
@@ -417,6 +426,12 @@ class FastKafka(_Context):
         from fastkafka._components.benchmarking import benchmark  # a leaf module; imported on use
 
         return benchmark(self.benchmark_results, interval, sliding_window_size=sliding_window_size)
+
+    def create_docs(self) -> Any:
+        "Write the app's AsyncAPI spec and HTML docs under `<root_path>/asyncapi/` (needs Node.js; see 08a_docs)."
+        from fastkafka._components.docs import create_docs  # a leaf module; imported on use
+
+        return create_docs(self)
 
     def fastapi_lifespan(
         self,

@@ -302,18 +302,22 @@ def _servers(m: MirrorSender | MirrorReceiver) -> str | list[str]:
 class _TesterRun(_TesterMirrors):
     ready_timeout: float = 30.0  # seconds `async with` waits for every consumer to be ready
 
-    async def _start_senders(self, stack: AsyncExitStack, transport: Transport) -> None:
+    async def _start_mirror_producers(self, stack: AsyncExitStack, transport: Transport) -> None:
+        "One producer per cluster; it makes sure every topic of the apps exists there before they start."
         clients: dict[str, ProducerClient] = {}
-        for s in self.senders.values():
-            servers = _servers(s)
+        mirrors: list[MirrorSender | MirrorReceiver] = [*self.senders.values(), *self.receivers.values()]
+        for m in mirrors:
+            servers = _servers(m)
             client = clients.get(cluster_key(servers))
             if client is None:
-                client = transport.create_producer(**producer_config(s.app._kwargs, {}, servers))
+                client = transport.create_producer(**producer_config(m.app._kwargs, {}, servers))
                 stack.push_async_callback(client.stop)
                 await client.start()
                 clients[cluster_key(servers)] = client
-            s.client = client
-            stack.callback(setattr, s, "client", None)
+            await client.partitions_for(m.topic)  # creates the topic, as the broker auto-creates on metadata
+            if isinstance(m, MirrorSender):
+                m.client = client
+                stack.callback(setattr, m, "client", None)
 
     async def _start_receivers(self, stack: AsyncExitStack, transport: Transport) -> None:
         clusters: dict[str, tuple[str | list[str], FastKafka, dict[str, MirrorReceiver]]] = {}
@@ -346,7 +350,8 @@ async def _cancel(task: "asyncio.Task[Any]") -> None:
 
 # %% ../../nbs/10_tester.ipynb
 class _TesterEnter(_TesterRun):
-    async def _enter_apps(self, stack: AsyncExitStack, base: Transport | None) -> list[_TrackingTransport]:
+    def _wrap_apps(self, stack: AsyncExitStack, base: Transport | None) -> list[_TrackingTransport]:
+        "Give every app (and the tester) a tracking transport and the Tester's error hook, until exit."
         trackers = []
         for app in [*self.apps, self]:
             tracking = _TrackingTransport(base or app._transport or current_transport())
@@ -356,8 +361,6 @@ class _TesterEnter(_TesterRun):
             if base is not None and app._kafka_broker_name is None:  # in memory, any broker entry will do
                 app._kafka_broker_name = app._kafka_brokers.names()[0]
             trackers.append(tracking)
-            if app is not self:
-                await stack.enter_async_context(app)
         return trackers
 
     async def _enter_own(self, stack: AsyncExitStack) -> None:
@@ -386,8 +389,10 @@ class Tester(_TesterEnter):
         self._failures.clear()
         stack = AsyncExitStack()
         try:
-            trackers = await self._enter_apps(stack, InMemoryBroker() if self.use_in_memory_broker else None)
-            await self._start_senders(stack, trackers[-1])
+            trackers = self._wrap_apps(stack, InMemoryBroker() if self.use_in_memory_broker else None)
+            await self._start_mirror_producers(stack, trackers[-1])
+            for app in self.apps:
+                await stack.enter_async_context(app)
             await self._start_receivers(stack, trackers[-1])
             await self._enter_own(stack)
             waits = [c.wait_ready() for t in trackers for c in t.consumers]

@@ -158,13 +158,19 @@ class _Cluster:
         self.key, self.num_partitions = key, num_partitions
         self.topics: dict[str, list[_Partition]] = {}
         self.groups: dict[str, _Group] = {}
+        self.waiting: dict[str, set[Any]] = {}  # topic -> consumers subscribed to it before it existed
 
     def topic(self, name: str) -> list[_Partition]:
         "The partitions of topic `name`, auto-creating it with the default partition count."
         parts = self.topics.get(name)
-        if parts is None:
-            _check_topic_name(name)
-            parts = self.topics[name] = [_Partition() for _ in range(self.num_partitions)]
+        return parts if parts is not None else self.add_topic(name, self.num_partitions)
+
+    def add_topic(self, name: str, num_partitions: int) -> list[_Partition]:
+        "Create topic `name` and tell the consumers waiting for it."
+        _check_topic_name(name)
+        parts = self.topics[name] = [_Partition() for _ in range(num_partitions)]
+        for consumer in self.waiting.pop(name, set()):
+            consumer._topic_created()
         return parts
 
     def group(self, group_id: str) -> _Group:
@@ -287,6 +293,7 @@ class _ConsumerBase:
             raise ValueError("`max_poll_records` should be positive Integer")
         self._max_poll_records: int | None = mpr
         self._max_partition_fetch_bytes: int = cfg["max_partition_fetch_bytes"]
+        self._metadata_max_age: float = cfg["metadata_max_age_ms"] / 1000
         self._strategies = tuple(cfg["partition_assignment_strategy"])
         self._key_deserializer, self._value_deserializer = cfg["key_deserializer"], cfg["value_deserializer"]
         self._member_id = f"{cfg['client_id']}-{next(self._ids):08d}"
@@ -298,6 +305,8 @@ class _ConsumerBase:
         self._wakeup: asyncio.Event | None = None
         self._last_autocommit, self._rotation = 0.0, 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._refresh: asyncio.TimerHandle | None = None
 
 # %% ../../nbs/09_in_memory_broker.ipynb
 class _ConsumerAssignment(_ConsumerBase):
@@ -356,10 +365,19 @@ class _ConsumerLifecycle(_ConsumerAssignment):
         "Join the group (or take every partition without one); return once partitions are assigned."
         if self._started:
             raise IllegalStateError("InMemoryConsumer.start() was already called; a consumer starts once")
-        self._started, self._wakeup = True, asyncio.Event()
+        self._started, self._wakeup, self._loop = True, asyncio.Event(), asyncio.get_running_loop()
         self._last_autocommit = time.monotonic()
         if self._topics:
+            self._note_topics(create=True)
             await self._join()
+
+    def _note_topics(self, create: bool) -> None:
+        "Create the subscribed topics, or wait for the missing ones to appear."
+        for t in sorted(self._topics):
+            if create:
+                self._cluster.topic(t)
+            elif t not in self._cluster.topics:
+                self._cluster.waiting.setdefault(t, set()).add(self)
 
     async def _join(self) -> None:
         if self._group_id is None:
@@ -368,8 +386,27 @@ class _ConsumerLifecycle(_ConsumerAssignment):
             await self._cluster.group(self._group_id).join(self)  # type: ignore[arg-type]
 
     def _assign_all(self) -> None:
-        parts = {t: len(self._cluster.topic(t)) for t in sorted(self._topics)}
+        parts = {t: len(self._cluster.topics[t]) for t in sorted(self._topics) if t in self._cluster.topics}
         self._set_assignment({TopicPartition(t, i) for t, n in parts.items() for i in range(n)})
+
+    def _reassign(self) -> None:
+        if self._group_id is None:
+            self._assign_all()  # no group: the new assignment holds at once
+        else:
+            self._reassigning = True
+            task = asyncio.get_running_loop().create_task(self._join())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _topic_created(self) -> None:
+        "A subscribed topic appeared: take it at the next metadata refresh."
+        if self._loop is not None and not self._closed and self._refresh is None:
+            self._refresh = self._loop.call_later(self._metadata_max_age, self._metadata_refresh)
+
+    def _metadata_refresh(self) -> None:
+        self._refresh = None
+        if not self._closed:
+            self._reassign()
 
     def subscribe(self, topics: Sequence[str] = (), pattern: str | None = None,
                   listener: ConsumerRebalanceListener | None = None) -> None:
@@ -383,18 +420,16 @@ class _ConsumerLifecycle(_ConsumerAssignment):
         if listener is not None and not isinstance(listener, ConsumerRebalanceListener):
             raise TypeError("listener should be an instance of ConsumerRebalanceListener")
         self._topics, self._listener = set(topics), listener
-        if self._started and not self._closed and self._group_id is None:
-            self._assign_all()  # no group: the new assignment holds at once
-        elif self._started and not self._closed:
-            self._reassigning = True
-            task = asyncio.get_running_loop().create_task(self._join())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if self._started and not self._closed:
+            self._note_topics(create=False)
+            self._reassign()
 
     async def stop(self) -> None:
         "Commit (with auto-commit), leave the group and wake a pending `getmany`. Idempotent."
         if self._closed:
             return
+        if self._refresh is not None:
+            self._refresh.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._started and self._group_id is not None:
             await self._cluster.group(self._group_id).leave(self)  # type: ignore[arg-type]
@@ -570,8 +605,7 @@ class _BrokerBase:
         n = self.num_partitions if num_partitions is None else num_partitions
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"num_partitions={n!r}; give a positive int")
-        _check_topic_name(topic)
-        cluster.topics[topic] = [_Partition() for _ in range(n)]
+        cluster.add_topic(topic, n)
 
     def topics(self, bootstrap_servers: str | Sequence[str] = "localhost") -> set[str]:
         "The topics that exist on a cluster."

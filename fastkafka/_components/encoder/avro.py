@@ -139,7 +139,7 @@ _UUID = _Node({"type": "string", "logicalType": "uuid"}, to_json=_accept(UUID, c
 _AWARE = _Node({"type": "long", "logicalType": "timestamp-micros"})
 _NAIVE = _Node({"type": "long", "logicalType": "local-timestamp-micros"})
 
-
+# %% ../../../nbs/02a_avro.ipynb
 def _meta(meta: list[Any], name: str) -> Any:
     "The first `name` attribute (e.g. `max_digits`) among pydantic constraint objects."
     for m in meta:

@@ -25,7 +25,7 @@ def _describe(errors: Sequence[Mapping[str, Any]], limit: int = 5) -> str:
         parts.append(f"and {len(errors) - limit} more")
     return "; ".join(parts)
 
-
+# %% ../../../nbs/02_encoders.ipynb
 class DecodeError(ValueError):
     "Bytes that could not be decoded into the expected model."
 
