@@ -99,8 +99,8 @@ def best_per_second(pairs: dict[str, Callable[[], object]], number: int, repeat:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--number", type=int, default=4_000, help="calls per timed round")
-    p.add_argument("--repeat", type=int, default=41, help="timed rounds (the best one counts)")
+    p.add_argument("--number", type=int, default=500, help="calls per timed round")
+    p.add_argument("--repeat", type=int, default=200, help="timed rounds (the best one counts)")
     args = p.parse_args()
 
     # the "bare" Avro baseline of StampedTrade writes what fastavro takes without help: the enum as its str value

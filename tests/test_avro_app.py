@@ -38,7 +38,7 @@ class Order(AvroBase):
     placed_at: datetime  # kept with its +02:00 offset through both hops
     delivery: date
     items: list[Item]
-    tags: dict[str, str] = {}
+    tags: dict[str, str] = Field(default_factory=dict)
     status: Status = Status.NEW
     note: str | None = None
 
@@ -53,7 +53,8 @@ class Receipt(AvroBase):
 
 ORDER = Order(
     order_id=UUID(int=42), placed_at=datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=TZ), delivery=date(2024, 5, 3),
-    items=[Item(sku="pen", quantity=3, unit_price=Decimal("1.25")), Item(sku="ink", quantity=1, unit_price=Decimal("7"))],
+    items=[Item(sku="pen", quantity=3, unit_price=Decimal("1.25")),
+           Item(sku="ink", quantity=1, unit_price=Decimal("7"))],
     tags={"channel": "web"}, status=Status.PAID,
 )
 RECEIPT = Receipt(order_id=ORDER.order_id, placed_at=ORDER.placed_at, total=Decimal("10.75"), status=Status.PAID,
@@ -64,6 +65,7 @@ def make_app(bootstrap: str, orders: str, receipts: str) -> FastKafka:
     "An app that turns Avro orders into Avro receipts."
     host, port = bootstrap.rsplit(":", 1)
     app = FastKafka(kafka_brokers={"localhost": {"url": host, "port": port}})
+    app.received = []  # type: ignore[attr-defined]
 
     @app.produces(topic=receipts, encoder="avro")
     async def to_receipts(receipt: Receipt) -> Receipt:
@@ -71,6 +73,7 @@ def make_app(bootstrap: str, orders: str, receipts: str) -> FastKafka:
 
     @app.consumes(topic=orders, decoder="avro")
     async def on_orders(msg: Order) -> None:
+        app.received.append(msg)  # type: ignore[attr-defined]
         total = sum((i.unit_price * i.quantity for i in msg.items), Decimal(0))
         await to_receipts(Receipt(order_id=msg.order_id, placed_at=msg.placed_at, total=total, status=msg.status,
                                   lines=msg.items))
@@ -91,7 +94,8 @@ async def test_avro_app_with_tester() -> None:
     async with Tester(app) as tester:
         await tester.mirrors[app.on_orders](ORDER)  # the mirror encodes with the app consumer's decoder: Avro
         await tester.mirrors[app.to_receipts].assert_called_with(RECEIPT, timeout=10)
-        await tester.awaited_mocks.on_orders.assert_called_with(ORDER, timeout=10)
+        await app.awaited_mocks.on_orders.assert_called_with(ORDER, timeout=10)
+    assert app.received == [ORDER] and app.received[0].placed_at.utcoffset() == timedelta(hours=2)
 
 
 @pytest.mark.broker
@@ -116,7 +120,7 @@ async def test_avro_app_on_kafka(kafka_broker: str) -> None:
         await producer.stop()
         await consumer.stop()
     receipt = avro_decoder(record.value, Receipt)
-    assert receipt == RECEIPT
+    assert receipt == RECEIPT and app.received == [ORDER]  # type: ignore[attr-defined]
     assert receipt.placed_at.utcoffset() == timedelta(hours=2)
     # the bytes on the topic are plain schemaless Avro of Receipt's schema: fastavro reads them on its own
     parsed = fastavro.parse_schema(Receipt.avro_schema())

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, cast
-from unittest.mock import AsyncMock
 
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -24,8 +23,8 @@ from .app import FastKafka
 from .._components.brokers import consumer_config, producer_config
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.logger import get_logger
-from .._components.mocks import AwaitedMock, MockNamespace, Watchers, _copy
-from .._components.producer import Records, send_records, to_records
+from .._components.mocks import AwaitedMock, MockNamespace, RecordingAsyncMock, _copy
+from .._components.producer import Records, to_records
 from .._components.specs import ConsumerSpec, ProducerSpec
 from .._components.transport import ConsumerClient, ProducerClient, Transport, current_transport
 from .._testing.in_memory_broker import InMemoryBroker, cluster_key
@@ -59,7 +58,7 @@ class MirrorSender:
                  encoder: Callable[[Any], bytes]) -> None:
         self.__name__, self.topic, self.app, self.spec, self.encoder = name, topic, app, spec, encoder
         self.functions: list[str] = []  # the app functions this mirror serves
-        self.mock = AsyncMock()
+        self.mock = RecordingAsyncMock()
         self.awaited = AwaitedMock(self.mock)
         self.client: ProducerClient | None = None  # set while the Tester runs
 
@@ -71,7 +70,10 @@ class MirrorSender:
         args, _ = _copy((msg,), {})
         await self.mock(*args)
         records = Records([bytes(msg)]) if isinstance(msg, bytes | bytearray) else to_records(msg, self.encoder)
-        await send_records(self.client, self.topic, records, None)
+        client, topic = self.client, self.topic
+        futures = [await client.send(topic, v, key=records.key, headers=records.headers) for v in records.values]
+        for fut in futures:  # the acknowledgements (already there in memory: no detour through the loop)
+            await fut
         return msg
 
     def __repr__(self) -> str:
@@ -85,7 +87,7 @@ class MirrorReceiver:
                  failures: Callable[[], list[BaseException]]) -> None:
         self.__name__, self.topic, self.app, self.spec, self.decode = name, topic, app, spec, decode
         self.functions: list[str] = []  # the app functions this mirror serves
-        self.mock = AsyncMock()
+        self.mock = RecordingAsyncMock()
         self.awaited = AwaitedMock(self.mock, failures=failures)
 
     async def deliver(self, records: list[ConsumerRecord], on_error: Callable[[BaseException], None]) -> None:

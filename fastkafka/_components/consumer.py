@@ -197,10 +197,13 @@ class UnitDeliveries(PendingDeliveries):
             self._settle()
 
     def _settle(self) -> None:
+        runner = self._runner
         if self._error is None:
             self._po.finish(self._last)
         else:
-            self._runner._failed(self._po, self._where, self._last, self._error, "Delivering what the handler produced")
+            runner._failed(self._po, self._where, self._last, self._error, "Delivering what the handler produced")
+        if not runner._auto_commit:
+            runner._kick_commit()
 
 # %% ../../nbs/06_consumer.ipynb
 class _Jobs(_Policy):
@@ -267,20 +270,21 @@ class _Jobs(_Policy):
 
 # %% ../../nbs/06_consumer.ipynb
 class _Commits(_Jobs):
-    async def _commit(self, partitions: dict[Any, PartitionOffsets] | None = None) -> None:
-        "Commit the done offsets (of `partitions`, or of every assigned partition)."
+    async def _commit(self, partitions: dict[Any, PartitionOffsets] | None = None) -> bool:
+        "Commit the done offsets (of `partitions`, or of every assigned partition); False if that failed."
         if self._group_id is None or self._client is None:
-            return
+            return True
         async with self._commit_lock:
             offsets = self._tracker.to_commit(partitions)
             if not offsets:
-                return
+                return True
             try:
                 await self._client.commit(offsets)
             except Exception as e:
                 logger.warning("Committing %s for topic %r failed (they stay due): %r", offsets, self.spec.topic, e)
-                return
+                return False
             self._tracker.mark_committed(offsets, partitions)
+            return True
 
     async def _commit_every(self, seconds: float) -> None:
         "The time-based commit: what is done, every `seconds`."
@@ -289,9 +293,13 @@ class _Commits(_Jobs):
             await self._commit()
 
     def _kick_commit(self) -> None:
-        "Commit in the background after a poll (enable_auto_commit=False), one commit at a time."
+        "With enable_auto_commit=False: commit what is done now, in the background, one commit at a time."
         if self._group_id is not None and (self._kick is None or self._kick.done()) and self._tracker.to_commit():
-            self._kick = asyncio.get_running_loop().create_task(self._commit())
+            self._kick = asyncio.get_running_loop().create_task(self._commit_while_due())
+
+    async def _commit_while_due(self) -> None:
+        while self._tracker.to_commit() and await self._commit():
+            pass
 
     async def _on_revoked(self, revoked: Any) -> None:
         "Wait (bounded) for the revoked partitions' messages in flight, then commit them."

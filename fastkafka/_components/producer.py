@@ -240,6 +240,18 @@ def _log_failed(task: "asyncio.Future[Any]") -> None:
         logger.error("A send scheduled by a sync producer function failed", exc_info=task.exception())
 
 # %% ../../nbs/05_producer.ipynb
+async def _async_send(sender: Sender, topic: str, encoder: Callable[[Any], bytes], value: Any) -> None:
+    if isinstance(value, BaseModel):  # the common case, kept short: one record, no key
+        fut = await sender.client.send(topic, encoder(value))
+        pending = current_deliveries()
+        if pending is not None:
+            pending.add(fut)
+        else:
+            await fut
+    else:
+        await send_records(sender.client, topic, to_records(value, encoder), current_deliveries())
+
+
 def _sync_send(sender: Sender, topic: str, records: Records) -> None:
     pending = current_deliveries()
     try:
@@ -271,7 +283,7 @@ def producer_wrapper(
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             sender = get_sender()
             value = await func(*args, **kwargs)
-            await send_records(sender.client, topic, to_records(value, encoder), current_deliveries())
+            await _async_send(sender, topic, encoder, value)
             if observe is not None and value is not None:
                 res = observe(value)
                 if isinstance(res, Awaitable):
