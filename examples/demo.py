@@ -144,11 +144,9 @@ async def main() -> int:
             say(f"Both workers are in consumer group {GROUP!r}; sending messages.")
             received = await send_and_collect(bootstrap)
             say("Stopping: SIGTERM to fastkafka run ...")
-            code = await stop_run(run)
         finally:
-            code = await stop_run(run)
+            code = await stop_run(run)  # also after an error or Ctrl-C
             await asyncio.wait({pump}, timeout=10)
-        got = output.wait_for
         logged = [line for line in output.lines if "Got data" in line]
     say("Broker stopped.")
     print()
@@ -161,13 +159,21 @@ async def main() -> int:
     print(f"fastkafka run exited with code {code}; "
           f"{'no broker or worker is left running' if nothing_left(run) else 'SOMETHING IS STILL RUNNING'}.")
     print("Demo OK." if ok else f"Demo FAILED: expected {expected} on output_data.")
-    del got
     return 0 if ok else 1
 
 
-if __name__ == "__main__":
+async def interruptible() -> int:
+    "`main()`, cancelled by Ctrl-C or SIGTERM: its cleanup runs, then the demo ends with code 130."
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
     try:
-        sys.exit(asyncio.run(main()))
-    except KeyboardInterrupt:
-        print("Interrupted; the broker and the workers were stopped.", file=sys.stderr)
-        sys.exit(130)
+        return await main()
+    except asyncio.CancelledError:
+        say("Interrupted: the workers and the broker were stopped.")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(interruptible()))

@@ -12,6 +12,7 @@ __all__ = ['logger', 'READY_FD_ENV', 'APP_HELP', 'BROKER_HELP', 'worker_app', 'N
 import asyncio
 import contextlib
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -128,7 +129,7 @@ async def _until_stopped_or_broken(app: Any, stop: asyncio.Event) -> bool:
     finally:
         stopped.cancel()
 
-
+# %% ../nbs/12_runner.ipynb
 async def serve(
     app: Any,  # a FastKafka app whose broker is already chosen
     stop: asyncio.Event | None = None,  # set it to stop the app; SIGINT and SIGTERM set it too
@@ -298,20 +299,25 @@ class Supervisor:
 
     async def run(self, handle_signals: bool = True) -> int:
         "Run the workers until `stop()`, SIGINT or SIGTERM, or until one keeps dying at startup; the exit code."
-        loop = asyncio.get_running_loop()
-        sigs = [signal.SIGINT, signal.SIGTERM] if handle_signals else []
-        for sig in sigs:
-            loop.add_signal_handler(sig, self.stop, sig)
-        try:
-            await asyncio.gather(*(_keep_running(self) for _ in range(self.num_workers)))
-        finally:
-            for sig in sigs:
-                loop.remove_signal_handler(sig)
-        if self.error is None and not self.unclean:
-            logger.info("All workers stopped cleanly")
-        return 1 if self.error is not None or self.unclean else 0
+        return await _run(self, handle_signals)
 
 # %% ../nbs/12_runner.ipynb
+async def _run(sup: Supervisor, handle_signals: bool) -> int:
+    "Run every worker slot until all have ended; the exit code."
+    loop = asyncio.get_running_loop()
+    sigs = [signal.SIGINT, signal.SIGTERM] if handle_signals else []
+    for sig in sigs:
+        loop.add_signal_handler(sig, sup.stop, sig)
+    try:
+        await asyncio.gather(*(_keep_running(sup) for _ in range(sup.num_workers)))
+    finally:
+        for sig in sigs:
+            loop.remove_signal_handler(sig)
+    if sup.error is None and not sup.unclean:
+        logger.info("All workers stopped cleanly")
+    return 1 if sup.error is not None or sup.unclean else 0
+
+
 async def _keep_running(sup: Supervisor) -> None:
     "Keep one worker running until the supervisor stops (or gives up)."
     streak = startup_failures = 0
@@ -338,8 +344,7 @@ async def _keep_running(sup: Supervisor) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(sup._stopping.wait(), delay)
 
-
-
+# %% ../nbs/12_runner.ipynb
 async def _spawn(sup: Supervisor) -> _Worker:
     "Start one worker with a readiness pipe and its output piped to us."
     r, w = os.pipe()
@@ -440,6 +445,7 @@ def run_fastkafka_server_process(
     "Run one FastKafka app in this process until SIGINT or SIGTERM, then stop it gracefully."
     install_early_signal_handlers()
     configure_logging()
+    configure_logging(logging.WARNING, name="aiokafka")  # its warnings with a time and a name, like ours
     fk_app = load_app(app, kafka_broker)
     try:
         asyncio.run(serve(fk_app))

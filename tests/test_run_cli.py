@@ -41,6 +41,12 @@ APP = textwrap.dedent(
     group = {"group_id": os.environ["GROUP"]} if os.environ.get("GROUP") else {}
     kafka_app = FastKafka(kafka_brokers={"test": {"url": host, "port": port}}, lifespan=lifespan, **group)
 
+    if os.environ.get("DIE_ONCE_MARKER") and not os.path.exists(os.environ["DIE_ONCE_MARKER"]):
+        @kafka_app.run_in_background()
+        async def dies() -> None:
+            open(os.environ["DIE_ONCE_MARKER"], "w").close()
+            raise RuntimeError("the background task died")
+
     @kafka_app.consumes(topic=os.environ["IN_TOPIC"], auto_offset_reset="earliest")
     async def on_item(msg: Item, meta: EventMetadata) -> None:
         await asyncio.sleep(float(os.environ.get("DELAY", "0")))
@@ -194,6 +200,21 @@ async def test_worker_killed_with_sigkill_is_restarted_and_nothing_is_lost(run_a
     await send(kafka_broker, topic, range(n // 2, n))
     await cmd.out.wait_until(all_processed(cmd, n), timeout=120)
     assert {m[0] for m in processed(cmd)} - {victim}, "the other workers kept processing"
+    cmd.send_signal(signal.SIGTERM)
+    assert await cmd.wait(60) == 0, cmd.output()
+
+
+@pytest.mark.broker
+@pytest.mark.subprocess
+async def test_worker_whose_app_loses_a_task_exits_and_is_restarted(run_app, kafka_broker, tmp_path):
+    topic = await create_topic(kafka_broker, 1)
+    cmd = await run_app(IN_TOPIC=topic, GROUP=unique_topic("g"), DIE_ONCE_MARKER=str(tmp_path / "died"))
+    report = (await cmd.out.wait_for("exited with code 1 after running for"))[0]
+    assert "restarting it in 0.5 s" in report
+    assert cmd.out.having("RuntimeError: A background task failed while the app was running"), cmd.output()
+    await cmd.out.wait_for("is running", count=2)  # the restarted worker
+    await send(kafka_broker, topic, range(3))
+    await cmd.out.wait_until(lambda lines: len(processed(cmd)) == 3)
     cmd.send_signal(signal.SIGTERM)
     assert await cmd.wait(60) == 0, cmd.output()
 

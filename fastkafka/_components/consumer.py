@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio.to_thread
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
 from .events import EventMetadata
@@ -38,6 +38,7 @@ def handler_parameters(
 ) -> tuple[str, str | None]:
     "Names of `func`'s message parameter and of its `EventMetadata` parameter (None when it has none)."
     params = inspect.signature(func).parameters
+    fname = getattr(func, "__name__", repr(func))
     try:
         hints = typing.get_type_hints(func)
     except Exception:
@@ -50,11 +51,11 @@ def handler_parameters(
         elif isinstance(tp, type) and issubclass(tp, BaseModel) and msg is None:
             msg = name
     if msg is None:
-        raise ValueError(f"{func.__name__}() has no parameter annotated with a pydantic model (or a List of one)")
+        raise ValueError(f"{fname}() has no parameter annotated with a pydantic model (or a List of one)")
     required = [n for n, p in params.items() if n not in (msg, meta) and p.default is p.empty
                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if required:
-        raise ValueError(f"{func.__name__}() has parameters the consumer cannot fill: {', '.join(required)}")
+        raise ValueError(f"{fname}() has parameters the consumer cannot fill: {', '.join(required)}")
     return msg, meta
 
 # %% ../../nbs/06_consumer.ipynb
@@ -168,7 +169,7 @@ class UnitDeliveries(PendingDeliveries):
     "The deliveries of one unit of work; settles the unit once the handler returned and all are acknowledged."
 
     def __init__(self, runner: "_Policy", po: PartitionOffsets, where: Any, last: int) -> None:
-        self._futures: list[asyncio.Future[Any]] = []
+        super().__init__()
         self._runner, self._po, self._where, self._last = runner, po, where, last
         self._outstanding, self._sealed = 0, False
         self._error: BaseException | None = None
@@ -179,7 +180,7 @@ class UnitDeliveries(PendingDeliveries):
         if threading.get_ident() != self._thread:
             fut.get_loop().call_soon_threadsafe(self.add, fut)
             return
-        self._futures.append(fut)
+        super().add(fut)
         self._outstanding += 1
         fut.add_done_callback(self._one_done)
 
@@ -194,7 +195,10 @@ class UnitDeliveries(PendingDeliveries):
         "The handler returned: settle now, or when the last delivery is done."
         self._sealed = True
         if self._outstanding == 0:
-            self._settle()
+            if self._error is None and self._runner._auto_commit:
+                self._po.finish(self._last)  # the common case, inlined
+            else:
+                self._settle()
 
     def _settle(self) -> None:
         runner = self._runner

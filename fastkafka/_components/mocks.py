@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from collections import deque
-from unittest.mock import DEFAULT, AsyncMock, CallableMixin, MagicMock, NonCallableMock
+from unittest.mock import DEFAULT, AsyncMock, CallableMixin, MagicMock, NonCallableMock, _Call
 
 from pydantic import BaseModel
 
@@ -176,27 +176,51 @@ class _LazyCalls:
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         d = object.__getattribute__(self, "__dict__")
-        plain = d.get("_mock_side_effect") is None and d.get("_mock_wraps") is None
-        if plain and d.get("_mock_return_value", DEFAULT) is DEFAULT and not d.get("_fk_replaying"):
-            queue = d.get("_fk_queue")
-            if queue is None:
-                queue = d["_fk_queue"] = deque()
+        queue = d.get("_fk_queue")
+        if queue is None:
+            queue = d["_fk_queue"] = deque()
+        if (d["_mock_side_effect"] is None and d["_mock_wraps"] is None and d["_mock_return_value"] is DEFAULT
+                and not d.get("_fk_replaying")):
             queue.append((args, kwargs))
-            watchers = type(self).__dict__.get("_fastkafka_watchers")
+            cls = type(self)
+            watchers = cls.__dict__.get("_fastkafka_watchers")
             if watchers is not None:
                 watchers.notify()
-            return _READY if isinstance(self, AsyncMock) else None
+            return _READY if issubclass(cls, AsyncMock) else None
         return super().__call__(*args, **kwargs)  # type: ignore[misc]
 
 # %% ../../nbs/06b_mocks.ipynb
+_STATE = ("_mock_called", "_mock_call_count", "_mock_call_args", "_mock_call_args_list", "_mock_mock_calls")
+_ASYNC_STATE = ("_mock_await_count", "_mock_await_args", "_mock_await_args_list")
+
+
+def _record(d: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], is_async: bool) -> None:
+    "What a call of a root mock records, written straight into its state."
+    c = _Call((args, kwargs), two=True)
+    d["_mock_called"], d["_mock_call_args"] = True, c
+    d["_mock_call_count"] += 1
+    d["_mock_call_args_list"].append(c)
+    d["_mock_mock_calls"].append(_Call(("", args, kwargs)))
+    if is_async:
+        d["_mock_await_count"] += 1
+        d["_mock_await_args"] = a = _Call((args, kwargs), two=True)
+        d["_mock_await_args_list"].append(a)
+
+
 def _replay(mock: Any) -> None:
     "Record the queued calls in `mock`, in order, as if they had just happened."
     d = object.__getattribute__(mock, "__dict__")
+    is_async = issubclass(type(mock), AsyncMock)
+    keys = _STATE + _ASYNC_STATE if is_async else _STATE
+    direct = d.get("_mock_new_parent") is None and d.get("_mock_delegate") is None and all(k in d for k in keys)
     d["_fk_replaying"] = True
     try:
         queue = d["_fk_queue"]
         while queue:
             args, kwargs = queue.popleft()
+            if direct:  # a root mock: the same records as a call, without the machinery
+                _record(d, args, kwargs, is_async)
+                continue
             res = CallableMixin.__call__(mock, *args, **kwargs)
             if inspect.iscoroutine(res):  # an AsyncMock call: run it to record the await too
                 try:
@@ -226,10 +250,14 @@ _IMMUTABLE = (str, bytes, int, float, bool, type(None), complex)
 
 
 def _copy_value(v: Any) -> Any:
+    "A copy of `v` that shares nothing mutable with it (cheap for models of plain values)."
     if isinstance(v, _IMMUTABLE):
         return v
-    if isinstance(v, BaseModel) and all(isinstance(x, _IMMUTABLE) for x in v.__dict__.values()):
-        return copy.copy(v)  # a model of plain values: a shallow copy is a full copy, and much cheaper
+    if isinstance(v, BaseModel):
+        for x in v.__dict__.values():
+            if not isinstance(x, _IMMUTABLE):
+                return copy.deepcopy(v)
+        return v.__copy__()  # a model of plain values: a shallow copy is a full copy, and much cheaper
     return copy.deepcopy(v)
 
 

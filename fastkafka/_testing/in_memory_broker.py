@@ -27,6 +27,7 @@ from aiokafka.errors import (
     ProducerClosed,
     TopicAlreadyExistsError,
 )
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, RecordMetadata, TopicPartition
 
@@ -75,7 +76,9 @@ class _Partition:
             len(key) if key is not None else -1, len(value) if value is not None else -1, tuple(headers),
         ))
         for consumer in self.watchers:
-            consumer._wake()
+            wakeup = consumer._wakeup
+            if wakeup is not None and not wakeup.is_set():
+                wakeup.set()
         return RecordMetadata(tp.topic, tp.partition, tp, offset, timestamp_ms, 0, 0)
 
 # %% ../../nbs/09_in_memory_broker.ipynb
@@ -205,6 +208,7 @@ class _ProducerBase:
         cfg = _config(config, _PRODUCER_DEFAULTS, "AIOKafkaProducer")
         self._cluster = broker._cluster(cfg["bootstrap_servers"])
         self._partitioner: Callable[..., int] = cfg["partitioner"]
+        self._default_partitioner = type(self._partitioner) is DefaultPartitioner
         self._key_serializer, self._value_serializer = cfg["key_serializer"], cfg["value_serializer"]
         self._max_request_size: int = cfg["max_request_size"]
         self._state = "new"
@@ -244,15 +248,19 @@ class InMemoryProducer(_ProducerBase):
         self._check_started()
         if value is None and key is None:
             raise ValueError("Need at least one: key or value")
-        headers = list(headers or [])
+        headers = list(headers) if headers else []
         key_b = self._key_serializer(key) if self._key_serializer else key
         value_b = self._value_serializer(value) if self._value_serializer else value
-        if DefaultRecordBatchBuilder.estimate_size_in_bytes(key_b, value_b, headers) > self._max_request_size:
-            raise MessageSizeTooLargeError(f"The message is larger than max_request_size={self._max_request_size}")
-        parts = self._cluster.topic(topic)
+        rough = (len(key_b) if key_b else 0) + (len(value_b) if value_b else 0) + 64
+        for h_key, h_value in headers:
+            rough += len(h_key) + (len(h_value) if h_value else 0) + 16
+        if rough > self._max_request_size // 2:  # only a large record needs the exact size
+            if DefaultRecordBatchBuilder.estimate_size_in_bytes(key_b, value_b, headers) > self._max_request_size:
+                raise MessageSizeTooLargeError(f"The message is larger than max_request_size={self._max_request_size}")
+        parts = self._cluster.topics.get(topic) or self._cluster.topic(topic)
         if partition is None:
             ids = list(range(len(parts)))
-            partition = self._partitioner(key_b, ids, ids)
+            partition = 0 if len(ids) == 1 and self._default_partitioner else self._partitioner(key_b, ids, ids)
         elif not 0 <= partition < len(parts):
             raise ValueError(f"Unrecognized partition {partition} for topic {topic!r} (partitions 0..{len(parts) - 1})")
         stamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
