@@ -10,7 +10,6 @@ import asyncio
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 from html.parser import HTMLParser
@@ -93,14 +92,15 @@ async def _chromium(chromium: str, *args: str) -> bytes:
     return out
 
 
-async def render_in_chromium(chromium: str, url: str, name: str) -> str:
-    "The visible text of the rendered page; also saves a screenshot and prints its path."
+async def render_in_chromium(chromium: str, url: str, name: str, capsys: pytest.CaptureFixture[str]) -> str:
+    "The visible text of the rendered page; also saves a screenshot and prints its path (even under capture)."
     dom = (await _chromium(chromium, "--dump-dom", url)).decode()
     shot = screenshot_path(name)
     shot.unlink(missing_ok=True)
     await _chromium(chromium, "--window-size=1600,2400", "--hide-scrollbars", f"--screenshot={shot}", url)
     assert shot.stat().st_size > 20_000, "the screenshot looks empty"
-    print(f"\nscreenshot of the rendered docs ({name}): {shot}", file=sys.__stdout__, flush=True)
+    with capsys.disabled():
+        print(f"\nscreenshot of the rendered docs ({name}): {shot}", flush=True)
     return visible_text(dom)
 
 
@@ -121,7 +121,7 @@ def _assert_rendered(text: str, app: Any) -> None:
 @pytest.mark.subprocess
 @pytest.mark.parametrize("name", ["models", "batch_and_events", "multi_cluster", "both_ways"])
 async def test_rendered_docs_show_every_topic_and_message(
-    name: str, docs_tools: Path, chromium: str, tmp_path: Path
+    name: str, docs_tools: Path, chromium: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = APPS[name]()
     files = await asyncio.to_thread(create_docs, app, tmp_path)
@@ -136,7 +136,7 @@ async def test_rendered_docs_show_every_topic_and_message(
     server.start()
     try:
         assert await asyncio.to_thread(ready.wait, 30)
-        text = await render_in_chromium(chromium, lines[0].split()[3], f"docs-{name}")
+        text = await render_in_chromium(chromium, lines[0].split()[3], f"docs-{name}", capsys)
     finally:
         stop.set()
         await asyncio.to_thread(server.join, 30)
@@ -167,7 +167,9 @@ async def _stop(proc: asyncio.subprocess.Process, sig: signal.Signals) -> str:
 
 
 @pytest.mark.subprocess
-async def test_readme_app_cli_generate_then_serve(docs_tools: Path, chromium: str, tmp_path: Path) -> None:
+async def test_readme_app_cli_generate_then_serve(
+    docs_tools: Path, chromium: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     "The FastKafka README app: `fastkafka docs generate`, then `serve`; both topics and `Data` in the browser."
     gen = await asyncio.create_subprocess_exec(
         shutil.which("fastkafka") or "fastkafka", "docs", "generate", "--root-path", str(tmp_path),
@@ -183,7 +185,7 @@ async def test_readme_app_cli_generate_then_serve(docs_tools: Path, chromium: st
 
     proc, url = await _serve_readme(tmp_path)
     try:
-        text = await render_in_chromium(chromium, url, "docs-readme-app")
+        text = await render_in_chromium(chromium, url, "docs-readme-app", capsys)
         rest = await _stop(proc, signal.SIGINT)
     finally:
         if proc.returncode is None:

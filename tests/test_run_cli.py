@@ -323,7 +323,8 @@ def test_run_asks_for_a_broker_name_when_the_app_has_several(cli):
 def test_run_shows_the_traceback_of_a_module_that_raises(cli):
     r = cli(cli_app, "run", f"{cli.name}_raises:app")
     assert r.exit_code == 1
-    assert "JSONDecodeError" in r.stderr and f'importing "{cli.name}_raises:app" raised the exception above' in r.stderr
+    assert r.stderr.startswith("Traceback") and "JSONDecodeError" in r.stderr, r.stderr
+    assert f'Error: Importing module "{cli.name}_raises" failed' in r.stderr, r.stderr
 
 
 def test_run_needs_at_least_one_worker(cli):
@@ -342,7 +343,7 @@ def test_worker_needs_a_broker_name_and_a_good_import_string(cli):
     r = cli(worker_app, f"{cli.name}_ok:kafka_app")
     assert r.exit_code == 2 and "--kafka-broker" in r.stderr
     r = cli(worker_app, "--kafka-broker", "test", "bad")
-    assert r.exit_code == 2 and 'Import string "bad" must be in format' in r.stderr
+    assert r.exit_code == 2 and 'Error: Import string "bad" must be in format "<module>:<attribute>"' in r.stderr
 
 
 @pytest.mark.subprocess

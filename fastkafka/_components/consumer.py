@@ -428,8 +428,10 @@ class ConsumerRunner(_Loop):
         await self.executor.start()
         client = self.transport.create_consumer(**self._config)
         try:
-            await client.start()
+            # subscribe first: aiokafka's start() then waits for (and auto-creates) the topic; subscribing
+            # after start() leaves a missing topic unseen until the next metadata refresh (5 minutes)
             client.subscribe([self.spec.topic], listener=_Rebalance(self))
+            await client.start()
         except BaseException:
             try:
                 await client.stop()
