@@ -155,7 +155,7 @@ async def test_dead_consumer_is_visible_and_raised_at_stop(kafka_broker: str) ->
         called.set()
         raise ValueError(f"cannot handle {item.n}")
 
-    with pytest.raises(RuntimeError, match="The consumer of '.*' failed while the app was running") as info:
+    with pytest.raises(RuntimeError, match=r"The consumer of '.*' failed while the app was running") as info:
         async with app:
             assert app.is_started
             await app.to_dies(1)
