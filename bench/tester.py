@@ -10,6 +10,7 @@ same two-function app, averaged over the cycles. Not a test: it prints figures.
 """
 import argparse
 import asyncio
+import gc
 import os
 import time
 
@@ -44,6 +45,7 @@ async def tester_round_trip(n: int) -> tuple[float, float]:
     tester = Tester(make_app())
     async with tester:
         mock = tester.mocks.on_output
+        gc.collect()  # garbage left by earlier runs is not this run's cost
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             await tester.to_input(Data(data=i))
@@ -85,6 +87,7 @@ async def baseline_round_trip(n: int) -> tuple[float, float]:
                     done.set()
 
         tasks = [asyncio.create_task(app_loop()), asyncio.create_task(observe())]
+        gc.collect()
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             await (await producer.send("input", Data(data=i).model_dump_json().encode()))

@@ -11,10 +11,12 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from fastkafka._testing.apache_kafka_broker import ApacheKafkaBroker
 
@@ -62,20 +64,22 @@ async def create_topics(bootstrap: str) -> None:
         await admin.close()
 
 
-async def group_is_shared(bootstrap: str, timeout: float = 60) -> None:
-    "Wait until both workers are members of the consumer group (so the demo shows them sharing the work)."
+async def group_state(bootstrap: str, ready: Callable[[str, int], bool], timeout: float = 60) -> None:
+    "Ask the broker about the demo's consumer group until `ready(state, members)` (Kafka does not push this)."
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        async def stable() -> None:
+        async def until_ready() -> None:
             while True:
-                (group,) = (await admin.describe_consumer_groups([GROUP]))[0].groups
-                _, _, state, _, _, members = group[:6]
-                if state == "Stable" and len(members) == NUM_WORKERS:
-                    return
-                await asyncio.sleep(0.5)  # the broker has no push notification for group changes
+                try:
+                    (group,) = (await admin.describe_consumer_groups([GROUP]))[0].groups
+                    if ready(group[2], len(group[5])):
+                        return
+                except GroupCoordinatorNotAvailableError:
+                    pass  # a fresh broker sets up its group coordinator on first use
+                await asyncio.sleep(0.3)
 
-        await asyncio.wait_for(stable(), timeout)
+        await asyncio.wait_for(until_ready(), timeout)
     finally:
         await admin.close()
 
@@ -128,6 +132,7 @@ async def main() -> int:
     say("Starting a throw-away Kafka broker (Apache Kafka 4, KRaft mode) on 127.0.0.1 ...")
     async with ApacheKafkaBroker() as bootstrap:
         await create_topics(bootstrap)
+        await group_state(bootstrap, lambda state, members: True)  # the group coordinator is up
         say(f"Broker up at {bootstrap}; created topics input_data (2 partitions) and output_data.")
         host, port = bootstrap.rsplit(":", 1)
         say(f"Running (in {HERE.name}/): fastkafka run --num-workers {NUM_WORKERS} --kafka-broker localhost {APP}")
@@ -140,7 +145,7 @@ async def main() -> int:
         pump = asyncio.create_task(output.pump(run.stdout))  # type: ignore[arg-type]
         try:
             await output.wait_for("is running", count=NUM_WORKERS)
-            await group_is_shared(bootstrap)
+            await group_state(bootstrap, lambda state, members: state == "Stable" and members == NUM_WORKERS)
             say(f"Both workers are in consumer group {GROUP!r}; sending messages.")
             received = await send_and_collect(bootstrap)
             say("Stopping: SIGTERM to fastkafka run ...")

@@ -4,14 +4,12 @@
 
 # %% auto 0
 __all__ = ['logger', 'READY_FD_ENV', 'APP_HELP', 'BROKER_HELP', 'worker_app', 'NUM_WORKERS_HELP', 'RUN_BROKER_HELP', 'RUN_EPILOG',
-           'ImportFromStringError', 'import_from_string', 'notify_ready', 'install_early_signal_handlers', 'serve',
-           'describe_exit', 'Supervisor', 'load_app', 'run_fastkafka_server_process', 'duplicate_consumption_warning',
-           'worker_command', 'run']
+           'notify_ready', 'install_early_signal_handlers', 'serve', 'describe_exit', 'Supervisor', 'load_app',
+           'run_fastkafka_server_process', 'duplicate_consumption_warning', 'worker_command', 'run']
 
 # %% ../nbs/12_runner.ipynb
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
@@ -26,40 +24,10 @@ import typer
 
 from ._application.app import FastKafka
 from ._components.brokers import consumer_config
+from ._components.helpers import ImportFromStringError, import_from_string
 from ._components.logger import configure_logging, get_logger
 
 logger = get_logger(__name__)
-
-# %% ../nbs/12_runner.ipynb
-class ImportFromStringError(ValueError):
-    "The `<module>:<attribute>` string does not lead to an object."
-
-
-def import_from_string(
-    import_str: str,  # "<module>:<attribute>", e.g. "my_service:kafka_app"
-) -> Any:
-    "Import `<module>` (from the current directory or `sys.path`) and return its `<attribute>`."
-    module_str, _, attrs_str = import_str.partition(":")
-    if not module_str.strip() or not attrs_str.strip() or ":" in attrs_str:
-        raise ImportFromStringError(f'Import string "{import_str}" must be in format "<module>:<attribute>".')
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
-    try:
-        module = importlib.import_module(module_str)
-    except ModuleNotFoundError as e:
-        if e.name is None or not (module_str == e.name or module_str.startswith(e.name + ".")):
-            raise  # the module exists but imports something missing: its own traceback says what
-        raise ImportFromStringError(
-            f'Could not import module "{module_str}": no such module in {os.getcwd()} or on sys.path. '
-            "Run the command from the folder that holds it, or fix the import string."
-        ) from None
-    obj: Any = module
-    try:
-        for attr in attrs_str.split("."):
-            obj = getattr(obj, attr)
-    except AttributeError:
-        raise ImportFromStringError(f'Attribute "{attrs_str}" not found in module "{module_str}".') from None
-    return obj
 
 # %% ../nbs/12_runner.ipynb
 READY_FD_ENV = "FASTKAFKA_WORKER_READY_FD"  # set by the supervisor: the pipe a worker reports readiness on
@@ -410,10 +378,10 @@ def load_app(
     try:
         app = import_from_string(import_str)
     except ImportFromStringError as e:
-        raise _fail(str(e), 2) from None
-    except Exception:
-        traceback.print_exc()
-        raise _fail(f'importing "{import_str}" raised the exception above.', 1) from None
+        if e.__cause__ is None:
+            raise _fail(str(e), 2) from None
+        traceback.print_exception(e.__cause__)  # the user's module raised while it was imported
+        raise _fail(f"{e} (traceback above)", 1) from None
     if not isinstance(app, FastKafka):
         raise _fail(
             f'"{import_str}" is a {type(app).__name__}, not a FastKafka app; point the import string at the '

@@ -287,7 +287,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def test_run_errors_on_a_bad_import_string(cli):
     r = cli(cli_app, "run", "no_colon_here")
     assert r.exit_code == 2
-    assert 'Import string "no_colon_here" must be in format "<module>:<attribute>".' in r.stderr
+    assert 'Error: Import string "no_colon_here" must be in format "<module>:<attribute>"' in r.stderr
 
 
 def test_run_errors_on_a_missing_module(cli):

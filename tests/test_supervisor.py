@@ -16,7 +16,7 @@ pytestmark = pytest.mark.subprocess
 
 STAND_IN = textwrap.dedent(
     """
-    import os, signal, sys
+    import os, signal, sys, threading
     from pathlib import Path
     from fastkafka._server import notify_ready
 
@@ -27,6 +27,8 @@ STAND_IN = textwrap.dedent(
         marker.touch()
         sys.exit("RuntimeError: cannot connect to the broker")
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # like a real worker, end when the supervisor goes away (stdin is its pipe)
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     notify_ready()
     print("ready")
     if mode == "die-once" and not marker.exists():

@@ -8,7 +8,7 @@ __all__ = ['logger', 'F', 'topic_from_name', 'consumer_message', 'FastKafka']
 # %% ../../nbs/07_app.ipynb
 import asyncio
 import collections.abc
-import copy
+import functools
 import inspect
 import typing
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -29,7 +29,7 @@ from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.events import EventMetadata
 from .._components.executors import get_executor
 from .._components.logger import get_logger
-from .._components.mocks import AwaitedMock, MockNamespace, create_mock, wrap_with_mock
+from .._components.mocks import AwaitedMock, MockNamespace, _copy_value, create_mock, wrap_with_mock
 from fastkafka._components.producer import (
     ProducerNotStartedError, RecoveringProducer, Sender, producer_wrapper, unwrap_return_type,
 )
@@ -224,7 +224,7 @@ class _Produces(_Consumes):
             t = topic or topic_from_name(name, prefix)
             message_type, batch, keyed = unwrap_return_type(func)
             slot = _ProducerSlot(name)
-            wrapper = producer_wrapper(func, t, encode, slot.get, lambda value: self._observe(name, value))
+            wrapper = producer_wrapper(func, t, encode, slot.get, functools.partial(self._observe, name))
             self._producers.append(ProducerSpec(
                 func=func, wrapper=wrapper, topic=t, message_type=message_type, batch=batch, keyed=keyed,
                 encoder=encode, encoder_name=encoder_name, brokers=override,
@@ -237,11 +237,12 @@ class _Produces(_Consumes):
         return decorator
 
     def _observe(self, name: str, value: Any) -> Any:
+        "Record a copy of what producer `name` returned in its mock, if it has one."
         mock = self._mocks.get(name)
         if mock is None:
             return None
         try:
-            value = copy.deepcopy(value)
+            value = _copy_value(value)  # cheap for models of plain values; deep copy otherwise
         except Exception:
             pass
         return mock(value)

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from .events import EventMetadata
 from .executors import OffsetTracker, PartitionOffsets, StreamExecutor, get_executor
 from .logger import get_logger
-from .producer import PendingDeliveries, _deliveries
+from .producer import PendingDeliveries, collect_deliveries
 from .specs import ConsumerSpec
 from .transport import ConsumerClient, Transport
 
@@ -180,8 +180,11 @@ class UnitDeliveries(PendingDeliveries):
         if threading.get_ident() != self._thread:
             fut.get_loop().call_soon_threadsafe(self.add, fut)
             return
-        super().add(fut)
         self._outstanding += 1
+        if fut.done():  # acknowledged already (an in-memory broker): account for it now, schedule nothing
+            self._one_done(fut)
+            return
+        super().add(fut)
         fut.add_done_callback(self._one_done)
 
     def _one_done(self, fut: "asyncio.Future[Any]") -> None:
@@ -221,18 +224,16 @@ class _Jobs(_Policy):
             return self._failed(po, record, record.offset, e, "Decoding")
         meta = EventMetadata.create_event_metadata(record) if self._wants_meta else None
         unit = UnitDeliveries(self, po, record, record.offset)
-        token = _deliveries.set(unit)
-        try:
-            if self._is_async:
-                await self._call(msg, meta)
-            else:
-                await anyio.to_thread.run_sync(self._call, msg, meta, abandon_on_cancel=True)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as e:
-            return self._failed(po, record, record.offset, e, "The handler")
-        finally:
-            _deliveries.reset(token)
+        with collect_deliveries(unit):
+            try:
+                if self._is_async:
+                    await self._call(msg, meta)
+                else:
+                    await anyio.to_thread.run_sync(self._call, msg, meta, abandon_on_cancel=True)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as e:
+                return self._failed(po, record, record.offset, e, "The handler")
         unit.seal()
 
     async def _handle_batch(self, po: PartitionOffsets, records: list[ConsumerRecord[Any, Any]]) -> None:
@@ -258,18 +259,16 @@ class _Jobs(_Policy):
             return po.finish(last)
         metas = [EventMetadata.create_event_metadata(r) for r in records] if self._wants_meta else None
         unit = UnitDeliveries(self, po, records, last)
-        token = _deliveries.set(unit)
-        try:
-            if self._is_async:
-                await self._call(msgs, metas)
-            else:
-                await anyio.to_thread.run_sync(self._call, msgs, metas, abandon_on_cancel=True)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as e:
-            return self._failed(po, records, last, e, "The handler")
-        finally:
-            _deliveries.reset(token)
+        with collect_deliveries(unit):
+            try:
+                if self._is_async:
+                    await self._call(msgs, metas)
+                else:
+                    await anyio.to_thread.run_sync(self._call, msgs, metas, abandon_on_cancel=True)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as e:
+                return self._failed(po, records, last, e, "The handler")
         unit.seal()
 
 # %% ../../nbs/06_consumer.ipynb

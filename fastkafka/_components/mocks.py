@@ -9,12 +9,16 @@ __all__ = ['DEFAULT_TIMEOUT', 'Watchers', 'watch', 'AwaitedMock', 'RecordingAsyn
 # %% ../../nbs/06b_mocks.ipynb
 import asyncio
 import copy
+import datetime
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+import uuid
 from collections import deque
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from enum import Enum
+from typing import Any
 from unittest.mock import DEFAULT, AsyncMock, CallableMixin, MagicMock, NonCallableMock, _Call
 
 from pydantic import BaseModel
@@ -165,28 +169,42 @@ class _Ready:
 _READY = _Ready()
 
 
+class _KwCall:
+    "A queued call with keyword arguments (a call without them is queued as its bare `args` tuple)."
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+_own = object.__getattribute__
+
+
 class _LazyCalls:
     "Queue calls; replay them into the real mock as soon as the mock is looked at."
 
+    _fk_result: Any = None  # what a queued call returns
+
     def __getattribute__(self, name: str) -> Any:
-        d = object.__getattribute__(self, "__dict__")
+        d = _own(self, "__dict__")
         if d.get("_fk_queue") and not d.get("_fk_replaying"):
             _replay(self)
-        return object.__getattribute__(self, name)
+        return _own(self, name)
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        d = object.__getattribute__(self, "__dict__")
-        queue = d.get("_fk_queue")
-        if queue is None:
-            queue = d["_fk_queue"] = deque()
+        d = _own(self, "__dict__")
         if (d["_mock_side_effect"] is None and d["_mock_wraps"] is None and d["_mock_return_value"] is DEFAULT
                 and not d.get("_fk_replaying")):
-            queue.append((args, kwargs))
+            queue = d.get("_fk_queue")
+            if queue is None:
+                queue = d["_fk_queue"] = deque()
+            queue.append(_KwCall(args, kwargs) if kwargs else args)
             cls = type(self)
             watchers = cls.__dict__.get("_fastkafka_watchers")
             if watchers is not None:
                 watchers.notify()
-            return _READY if issubclass(cls, AsyncMock) else None
+            return cls._fk_result
         return super().__call__(*args, **kwargs)  # type: ignore[misc]
 
 # %% ../../nbs/06b_mocks.ipynb
@@ -194,22 +212,36 @@ _STATE = ("_mock_called", "_mock_call_count", "_mock_call_args", "_mock_call_arg
 _ASYNC_STATE = ("_mock_await_count", "_mock_await_args", "_mock_await_args_list")
 
 
+def _new_call(value: tuple[Any, ...]) -> _Call:
+    "`_Call(value, two=len(value) == 2)` for `value` = `(args, kwargs)` or `(name, args, kwargs)`, minus the parsing."
+    c = tuple.__new__(_Call, value)
+    c._mock_name, c._mock_parent, c._mock_from_kall = None, None, True
+    return c
+
+
+_probe = ((1,), {"k": 2})
+if not all(_new_call(v) == _Call(v, two=len(v) == 2) and vars(_new_call(v)) == vars(_Call(v, two=len(v) == 2))
+           for v in (_probe, ("", *_probe))):  # a Python whose _Call differs: take the slow, sure way
+    def _new_call(value: tuple[Any, ...]) -> _Call:
+        return _Call(value, two=len(value) == 2)
+
+
 def _record(d: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], is_async: bool) -> None:
     "What a call of a root mock records, written straight into its state."
-    c = _Call((args, kwargs), two=True)
+    c = _new_call((args, kwargs))  # an immutable record: call_args and await_args can share it
     d["_mock_called"], d["_mock_call_args"] = True, c
     d["_mock_call_count"] += 1
     d["_mock_call_args_list"].append(c)
-    d["_mock_mock_calls"].append(_Call(("", args, kwargs)))
+    d["_mock_mock_calls"].append(_new_call(("", args, kwargs)))
     if is_async:
         d["_mock_await_count"] += 1
-        d["_mock_await_args"] = a = _Call((args, kwargs), two=True)
-        d["_mock_await_args_list"].append(a)
+        d["_mock_await_args"] = c
+        d["_mock_await_args_list"].append(c)
 
 
 def _replay(mock: Any) -> None:
     "Record the queued calls in `mock`, in order, as if they had just happened."
-    d = object.__getattribute__(mock, "__dict__")
+    d = _own(mock, "__dict__")
     is_async = issubclass(type(mock), AsyncMock)
     keys = _STATE + _ASYNC_STATE if is_async else _STATE
     direct = d.get("_mock_new_parent") is None and d.get("_mock_delegate") is None and all(k in d for k in keys)
@@ -217,7 +249,8 @@ def _replay(mock: Any) -> None:
     try:
         queue = d["_fk_queue"]
         while queue:
-            args, kwargs = queue.popleft()
+            item = queue.popleft()
+            args, kwargs = (item.args, item.kwargs) if type(item) is _KwCall else (item, {})
             if direct:  # a root mock: the same records as a call, without the machinery
                 _record(d, args, kwargs, is_async)
                 continue
@@ -236,6 +269,8 @@ def _replay(mock: Any) -> None:
 class RecordingAsyncMock(_LazyCalls, AsyncMock):
     "An `AsyncMock` whose plain calls are cheap to record."
 
+    _fk_result = _READY
+
 
 class RecordingMagicMock(_LazyCalls, MagicMock):
     "A `MagicMock` whose plain calls are cheap to record."
@@ -246,25 +281,53 @@ def create_mock(func: Callable[..., Any]) -> MagicMock:
     return RecordingAsyncMock() if inspect.iscoroutinefunction(func) else RecordingMagicMock()
 
 
-_IMMUTABLE = (str, bytes, int, float, bool, type(None), complex)
+_IMMUTABLE = (float, int, str, bool, bytes, type(None), complex, Enum, Decimal, uuid.UUID, datetime.date,
+              datetime.time, datetime.timedelta)
+_set = object.__setattr__
+
+
+def _copy_model(m: BaseModel) -> BaseModel:
+    "`m` itself when frozen and holding only immutable values, else a copy that shares nothing mutable with it."
+    d, fields = m.__dict__, None
+    for k, x in d.items():
+        if isinstance(x, _IMMUTABLE):
+            continue
+        if not isinstance(x, BaseModel):
+            return copy.deepcopy(m)  # a list, a dict, ...: the general way
+        c = _copy_model(x)
+        if c is not x:
+            if fields is None:
+                fields = dict(d)
+            fields[k] = c
+    extra, private = getattr(m, "__pydantic_extra__", None), getattr(m, "__pydantic_private__", None)
+    if extra or private:
+        return copy.deepcopy(m)
+    if fields is None and m.model_config.get("frozen"):
+        return m  # nothing in it can change
+    cls = type(m)
+    new = cls.__new__(cls)  # what pydantic's __copy__ does, without its generality
+    _set(new, "__dict__", dict(d) if fields is None else fields)
+    _set(new, "__pydantic_extra__", extra if extra is None else {})
+    _set(new, "__pydantic_fields_set__", set(m.__pydantic_fields_set__))
+    _set(new, "__pydantic_private__", private if private is None else {})
+    return new
 
 
 def _copy_value(v: Any) -> Any:
     "A copy of `v` that shares nothing mutable with it (cheap for models of plain values)."
+    if isinstance(v, BaseModel):
+        return _copy_model(v)
     if isinstance(v, _IMMUTABLE):
         return v
-    if isinstance(v, BaseModel):
-        for x in v.__dict__.values():
-            if not isinstance(x, _IMMUTABLE):
-                return copy.deepcopy(v)
-        return v.__copy__()  # a model of plain values: a shallow copy is a full copy, and much cheaper
     return copy.deepcopy(v)
 
 
 def _copy(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     "Copies of call arguments, so that later changes to them do not change what a mock recorded."
     try:
-        return tuple(_copy_value(a) for a in args), {k: _copy_value(v) for k, v in kwargs.items()}
+        if not kwargs:
+            return (_copy_value(args[0]),) if len(args) == 1 else tuple(map(_copy_value, args)), kwargs
+        return tuple(map(_copy_value, args)), {k: _copy_value(v) for k, v in kwargs.items()}
     except Exception:  # something that cannot be copied (a lock, a client): record it as it is
         return args, kwargs
 
@@ -281,7 +344,7 @@ def wrap_with_mock(
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             a, k = _copy(args, kwargs)
             res = mock(*a, **k)
-            if inspect.isawaitable(res):
+            if res is not _READY and inspect.isawaitable(res):  # _READY: a queued call, nothing to wait for
                 await res
             try:
                 return await func(*args, **kwargs)

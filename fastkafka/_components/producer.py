@@ -13,9 +13,8 @@ import inspect
 import threading
 import types
 import typing
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +29,12 @@ logger = get_logger(__name__)
 
 # %% ../../nbs/05_producer.ipynb
 class PendingDeliveries:
-    "Delivery futures of records sent within one `collect_deliveries()` scope."
+    "Delivery futures of records sent within one `collect_deliveries()` scope; `with` it to install it."
 
     def __init__(self) -> None:
         self._futures: list[asyncio.Future[Any]] = []
         self._lock = threading.Lock()  # sync producers in worker threads add too
+        self._token: Token[PendingDeliveries | None] | None = None
 
     def add(self, fut: "asyncio.Future[Any]") -> None:
         "Track one delivery (or any awaitable future of one)."
@@ -55,19 +55,24 @@ class PendingDeliveries:
             if isinstance(r, BaseException):
                 raise r
 
+    def __enter__(self) -> "PendingDeliveries":
+        self._token = _deliveries.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _deliveries.reset(self._token)
+            self._token = None
+
 # %% ../../nbs/05_producer.ipynb
 _deliveries: ContextVar[PendingDeliveries | None] = ContextVar("fastkafka_deliveries", default=None)
 
 
-@contextmanager
-def collect_deliveries() -> Iterator[PendingDeliveries]:
-    "Install a fresh `PendingDeliveries` for the current context and yield it."
-    pending = PendingDeliveries()
-    token = _deliveries.set(pending)
-    try:
-        yield pending
-    finally:
-        _deliveries.reset(token)
+def collect_deliveries(
+    pending: PendingDeliveries | None = None,  # the collector to install (a subclass may settle as acks arrive)
+) -> PendingDeliveries:
+    "A scope for a `with` block: sends inside it register their deliveries with `pending` (default: a fresh one)."
+    return PendingDeliveries() if pending is None else pending
 
 
 def current_deliveries() -> PendingDeliveries | None:
@@ -210,7 +215,10 @@ class RecoveringProducer(_Recovery):
         client = self._current()
         fut = await client.send(topic, value, key=key, partition=partition, timestamp_ms=timestamp_ms,
                                 headers=headers)
-        fut.add_done_callback(functools.partial(self._watch, client))
+        if fut.done():  # already acknowledged (an in-memory broker): no callback to schedule
+            self._watch(client, fut)
+        else:
+            fut.add_done_callback(functools.partial(self._watch, client))
         return fut
 
     async def send_and_wait(
@@ -240,18 +248,6 @@ def _log_failed(task: "asyncio.Future[Any]") -> None:
         logger.error("A send scheduled by a sync producer function failed", exc_info=task.exception())
 
 # %% ../../nbs/05_producer.ipynb
-async def _async_send(sender: Sender, topic: str, encoder: Callable[[Any], bytes], value: Any) -> None:
-    if isinstance(value, BaseModel):  # the common case, kept short: one record, no key
-        fut = await sender.client.send(topic, encoder(value))
-        pending = current_deliveries()
-        if pending is not None:
-            pending.add(fut)
-        else:
-            await fut
-    else:
-        await send_records(sender.client, topic, to_records(value, encoder), current_deliveries())
-
-
 def _sync_send(sender: Sender, topic: str, records: Records) -> None:
     pending = current_deliveries()
     try:
@@ -283,10 +279,18 @@ def producer_wrapper(
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             sender = get_sender()
             value = await func(*args, **kwargs)
-            await _async_send(sender, topic, encoder, value)
+            if isinstance(value, BaseModel):  # the common case, kept short: one record, no key
+                fut = await sender.client.send(topic, encoder(value))
+                pending = _deliveries.get()
+                if pending is not None:
+                    pending.add(fut)
+                else:
+                    await fut
+            else:
+                await send_records(sender.client, topic, to_records(value, encoder), _deliveries.get())
             if observe is not None and value is not None:
                 res = observe(value)
-                if isinstance(res, Awaitable):
+                if res is not None and isinstance(res, Awaitable):
                     await res
             return value
 

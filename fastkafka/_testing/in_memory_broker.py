@@ -61,19 +61,21 @@ def _check_topic_name(topic: str) -> None:
 class _Partition:
     "One partition: its records (offset = index) and the consumers assigned to it."
 
-    __slots__ = ("records", "watchers")
+    __slots__ = ("records", "tp", "watchers")
 
-    def __init__(self) -> None:
+    def __init__(self, tp: TopicPartition) -> None:  # tp: which partition this is
+        self.tp = tp
         self.records: list[ConsumerRecord] = []
         self.watchers: set[_ConsumerAssignment] = set()
 
-    def append(self, tp: TopicPartition, key: bytes | None, value: bytes | None, timestamp_ms: int,
-               headers: Sequence[tuple[str, bytes]]) -> RecordMetadata:
+    def append(self, key: bytes | None, value: bytes | None, timestamp_ms: int,
+               headers: tuple[tuple[str, bytes], ...]) -> RecordMetadata:
         "Store a record and wake the consumers waiting on this partition."
-        offset = len(self.records)
-        self.records.append(ConsumerRecord(
+        records, tp = self.records, self.tp
+        offset = len(records)
+        records.append(ConsumerRecord(
             tp.topic, tp.partition, offset, timestamp_ms, 0, key, value, None,
-            len(key) if key is not None else -1, len(value) if value is not None else -1, tuple(headers),
+            len(key) if key is not None else -1, len(value) if value is not None else -1, headers,
         ))
         for consumer in self.watchers:
             wakeup = consumer._wakeup
@@ -171,7 +173,7 @@ class _Cluster:
     def add_topic(self, name: str, num_partitions: int) -> list[_Partition]:
         "Create topic `name` and tell the consumers waiting for it."
         _check_topic_name(name)
-        parts = self.topics[name] = [_Partition() for _ in range(num_partitions)]
+        parts = self.topics[name] = [_Partition(TopicPartition(name, i)) for i in range(num_partitions)]
         for consumer in self.waiting.pop(name, set()):
             consumer._topic_created()
         return parts
@@ -245,27 +247,32 @@ class InMemoryProducer(_ProducerBase):
         timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
     ) -> "asyncio.Future[RecordMetadata]":
         "Store one record; the returned future holds its `RecordMetadata`."
-        self._check_started()
+        if self._state != "started":
+            self._check_started()
         if value is None and key is None:
             raise ValueError("Need at least one: key or value")
-        headers = list(headers) if headers else []
+        hdrs = tuple(headers) if headers else ()
         key_b = self._key_serializer(key) if self._key_serializer else key
         value_b = self._value_serializer(value) if self._value_serializer else value
         rough = (len(key_b) if key_b else 0) + (len(value_b) if value_b else 0) + 64
-        for h_key, h_value in headers:
+        for h_key, h_value in hdrs:
             rough += len(h_key) + (len(h_value) if h_value else 0) + 16
         if rough > self._max_request_size // 2:  # only a large record needs the exact size
-            if DefaultRecordBatchBuilder.estimate_size_in_bytes(key_b, value_b, headers) > self._max_request_size:
+            if DefaultRecordBatchBuilder.estimate_size_in_bytes(key_b, value_b, list(hdrs)) > self._max_request_size:
                 raise MessageSizeTooLargeError(f"The message is larger than max_request_size={self._max_request_size}")
         parts = self._cluster.topics.get(topic) or self._cluster.topic(topic)
+        n = len(parts)
         if partition is None:
-            ids = list(range(len(parts)))
-            partition = 0 if len(ids) == 1 and self._default_partitioner else self._partitioner(key_b, ids, ids)
-        elif not 0 <= partition < len(parts):
-            raise ValueError(f"Unrecognized partition {partition} for topic {topic!r} (partitions 0..{len(parts) - 1})")
+            if n == 1 and self._default_partitioner:
+                partition = 0
+            else:
+                ids = list(range(n))
+                partition = self._partitioner(key_b, ids, ids)
+        elif not 0 <= partition < n:
+            raise ValueError(f"Unrecognized partition {partition} for topic {topic!r} (partitions 0..{n - 1})")
         stamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
         fut: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
-        fut.set_result(parts[partition].append(TopicPartition(topic, partition), key_b, value_b, stamp, headers))
+        fut.set_result(parts[partition].append(key_b, value_b, stamp, hdrs))  # acknowledged when send returns
         return fut
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None,
