@@ -2,7 +2,7 @@
 
 Any parser error fails. With AsyncAPI 3.1.0 (the default) the parser must give no diagnostic at all; with 3.0.0
 only its "latest version not used" information; with 2.6.0 exactly the warnings explained in the
-08a_docs notebook, which only the app's author can fix (license always; description and contact when missing).
+06e_docs notebook, which only the app's author can fix (license always; description and contact when missing).
 The parser needs about a second per document, so the 3.0.0 label is checked on two apps only.
 Each app is also checked for structure: a channel per topic, both operations on a topic consumed and produced,
 every $ref resolving, servers and security schemes that match, and no credential anywhere.
@@ -51,7 +51,7 @@ def _resolve(doc: dict[str, Any], ref: str) -> Any:
 
 
 def _expected_2x_warnings(app: Any) -> list[str]:
-    "The 2.x warnings only the app's author can fix, as explained in the 08a_docs notebook."
+    "The 2.x warnings only the app's author can fix, as explained in the 06e_docs notebook."
     expected = ["asyncapi-info-license"]
     if not app._description:
         expected.append("asyncapi-info-description")
