@@ -29,7 +29,9 @@ from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.events import EventMetadata
 from .._components.executors import get_executor
 from .._components.logger import get_logger
-from .._components.mocks import AwaitedMock, MockNamespace, _copy_value, create_mock, wrap_with_mock
+from fastkafka._components.mocks import (
+    _READY, AwaitedMock, MockNamespace, call_with_copies, create_mock, wrap_with_mock,
+)
 from fastkafka._components.producer import (
     ProducerNotStartedError, RecoveringProducer, Sender, producer_wrapper, unwrap_return_type,
 )
@@ -241,11 +243,8 @@ class _Produces(_Consumes):
         mock = self._mocks.get(name)
         if mock is None:
             return None
-        try:
-            value = _copy_value(value)  # cheap for models of plain values; deep copy otherwise
-        except Exception:
-            pass
-        return mock(value)
+        res = call_with_copies(mock, value)
+        return None if res is _READY else res  # a queued call: nothing for the producer to await
 
 # %% ../../nbs/07_app.ipynb
 class _Extras(_Produces):
@@ -278,7 +277,8 @@ class _Extras(_Produces):
 # %% ../../nbs/07_app.ipynb
 def _producer_client(transport: Transport, config: dict[str, Any]) -> ProducerClient:
     "A client for `config`; idempotent ones recover from failed deliveries (see `05_producer`)."
-    if config.get("enable_idempotence") and not config.get("transactional_id"):
+    if (config.get("enable_idempotence") and not config.get("transactional_id")
+            and getattr(transport, "needs_producer_recovery", True)):
         return RecoveringProducer(lambda: transport.create_producer(**config))
     return transport.create_producer(**config)
 

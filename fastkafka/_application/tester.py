@@ -23,7 +23,7 @@ from .app import FastKafka
 from .._components.brokers import consumer_config, producer_config
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.logger import get_logger
-from .._components.mocks import AwaitedMock, MockNamespace, RecordingAsyncMock, _copy
+from .._components.mocks import _READY, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies
 from .._components.producer import Records, to_records
 from .._components.specs import ConsumerSpec, ProducerSpec
 from .._components.transport import ConsumerClient, ProducerClient, Transport, current_transport
@@ -67,8 +67,9 @@ class MirrorSender:
         if self.client is None:
             raise RuntimeError(f"tester.{self.__name__}() sends only while the Tester runs: call it inside "
                                "`async with Tester(app) as tester:`")
-        args, _ = _copy((msg,), {})
-        await self.mock(*args)
+        res = call_with_copies(self.mock, msg)
+        if res is not _READY:  # a mock configured by the test: called the stock way
+            await res
         client, topic = self.client, self.topic
         if isinstance(msg, BaseModel):  # the common case, kept short
             await (await client.send(topic, self.encoder(msg)))
@@ -95,15 +96,18 @@ class MirrorReceiver:
 
     async def deliver(self, records: list[ConsumerRecord], on_error: Callable[[BaseException], None]) -> None:
         "Decode `records` and call the mock with each message."
+        decode, mock = self.decode, self.mock
         for record in records:
             try:
-                msg = self.decode(record.value)
+                msg = decode(record.value)
             except Exception as e:
                 logger.error("The Tester could not decode a record of %r (offset %d): %r", self.topic,
                              record.offset, e)
                 on_error(e)
                 continue
-            await self.mock(msg)
+            res = mock(msg)
+            if res is not _READY:
+                await res
 
     def __repr__(self) -> str:
         return f"MirrorReceiver({self.__name__!r}, topic={self.topic!r})"
@@ -168,6 +172,7 @@ class _TrackingTransport:
     def __init__(self, base: Transport) -> None:
         self.base = base
         self.consumers: list[_TrackedConsumer] = []
+        self.needs_producer_recovery = getattr(base, "needs_producer_recovery", True)  # see 07_app
 
     def create_producer(self, **config: Any) -> ProducerClient:
         return self.base.create_producer(**config)

@@ -180,11 +180,14 @@ class UnitDeliveries(PendingDeliveries):
         if threading.get_ident() != self._thread:
             fut.get_loop().call_soon_threadsafe(self.add, fut)
             return
-        self._outstanding += 1
         if fut.done():  # acknowledged already (an in-memory broker): account for it now, schedule nothing
-            self._one_done(fut)
+            if self._error is None and (fut.cancelled() or fut.exception() is not None):
+                self._error = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+            if self._sealed and self._outstanding == 0:  # added after the handler returned
+                self._settle()
             return
         super().add(fut)
+        self._outstanding += 1
         fut.add_done_callback(self._one_done)
 
     def _one_done(self, fut: "asyncio.Future[Any]") -> None:

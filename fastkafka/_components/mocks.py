@@ -4,7 +4,7 @@
 
 # %% auto 0
 __all__ = ['DEFAULT_TIMEOUT', 'Watchers', 'watch', 'AwaitedMock', 'RecordingAsyncMock', 'RecordingMagicMock', 'create_mock',
-           'wrap_with_mock', 'MockNamespace']
+           'call_with_copies', 'wrap_with_mock', 'MockNamespace']
 
 # %% ../../nbs/06b_mocks.ipynb
 import asyncio
@@ -170,7 +170,7 @@ _READY = _Ready()
 
 
 class _KwCall:
-    "A queued call with keyword arguments (a call without them is queued as its bare `args` tuple)."
+    "A queued call with keyword arguments; one without is queued as its `args` tuple, or as its only argument."
 
     __slots__ = ("args", "kwargs")
 
@@ -178,13 +178,32 @@ class _KwCall:
         self.args, self.kwargs = args, kwargs
 
 
+_SNAP = object()  # first item of a queued snapshot tuple: a private marker no argument tuple can start with
+
+
+def _build(snapshot: tuple[Any, ...]) -> Any:
+    "The model a queued snapshot `(_SNAP, class index, fields set or None, keys, values)` stands for."
+    _, index, fields, keys, values = snapshot
+    cls, new = _snap_classes[index]
+    m = new(cls)
+    _set(m, "__dict__", dict(zip(keys, values, strict=True)))
+    _set(m, "__pydantic_fields_set__", set(keys if fields is None else fields))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
+
+_snap_classes: list[tuple[type, Callable[[type], Any]]] = []  # model classes snapshots refer to, by index
 _own = object.__getattribute__
+_set = object.__setattr__
+_WRAPPED = (tuple, _KwCall)  # queued entries of these types are not a bare argument
 
 
 class _LazyCalls:
     "Queue calls; replay them into the real mock as soon as the mock is looked at."
 
     _fk_result: Any = None  # what a queued call returns
+    _fastkafka_watchers: Watchers | None = None  # set on a mock's own class by watch()
 
     def __getattribute__(self, name: str) -> Any:
         d = _own(self, "__dict__")
@@ -196,32 +215,49 @@ class _LazyCalls:
         d = _own(self, "__dict__")
         if (d["_mock_side_effect"] is None and d["_mock_wraps"] is None and d["_mock_return_value"] is DEFAULT
                 and not d.get("_fk_replaying")):
-            queue = d.get("_fk_queue")
-            if queue is None:
-                queue = d["_fk_queue"] = deque()
-            queue.append(_KwCall(args, kwargs) if kwargs else args)
-            cls = type(self)
-            watchers = cls.__dict__.get("_fastkafka_watchers")
-            if watchers is not None:
-                watchers.notify()
-            return cls._fk_result
+            if kwargs:
+                return _queue(self, d, _KwCall(args, kwargs))
+            if len(args) == 1 and type(args[0]) not in _WRAPPED:  # one object less to keep per call
+                return _queue(self, d, args[0])
+            return _queue(self, d, args)
         return super().__call__(*args, **kwargs)  # type: ignore[misc]
+
+
+def _queue(mock: _LazyCalls, d: dict[str, Any], entry: Any) -> Any:
+    "Queue one call of `mock` (whose `__dict__` is `d`) and wake its watchers; return what the call returns."
+    queue = d.get("_fk_queue")
+    if queue is None:
+        queue = d["_fk_queue"] = deque()
+    queue.append(entry)
+    cls = type(mock)
+    watchers = cls._fastkafka_watchers
+    if watchers is not None and watchers._waiting:
+        watchers.notify()
+    return cls._fk_result
 
 # %% ../../nbs/06b_mocks.ipynb
 _STATE = ("_mock_called", "_mock_call_count", "_mock_call_args", "_mock_call_args_list", "_mock_mock_calls")
 _ASYNC_STATE = ("_mock_await_count", "_mock_await_args", "_mock_await_args_list")
 
 
+class _RecordedCall(_Call):
+    "A `_Call` as a call of a root mock records it, with its (always the same) attributes on the class."
+
+    _mock_name, _mock_parent, _mock_from_kall = None, None, True
+
+
 def _new_call(value: tuple[Any, ...]) -> _Call:
     "`_Call(value, two=len(value) == 2)` for `value` = `(args, kwargs)` or `(name, args, kwargs)`, minus the parsing."
-    c = tuple.__new__(_Call, value)
-    c._mock_name, c._mock_parent, c._mock_from_kall = None, None, True
-    return c
+    return tuple.__new__(_RecordedCall, value)
 
 
-_probe = ((1,), {"k": 2})
-if not all(_new_call(v) == _Call(v, two=len(v) == 2) and vars(_new_call(v)) == vars(_Call(v, two=len(v) == 2))
-           for v in (_probe, ("", *_probe))):  # a Python whose _Call differs: take the slow, sure way
+def _same_as_stock(value: tuple[Any, ...]) -> bool:
+    stock, ours = _Call(value, two=len(value) == 2), _new_call(value)
+    return (ours == stock and stock == ours and repr(ours) == repr(stock) and ours.args == stock.args
+            and ours.kwargs == stock.kwargs and all(getattr(ours, a) == getattr(stock, a) for a in vars(stock)))
+
+
+if not all(_same_as_stock(v) for v in (((1,), {"k": 2}), ("", (1,), {"k": 2}))):  # a Python whose _Call differs
     def _new_call(value: tuple[Any, ...]) -> _Call:
         return _Call(value, two=len(value) == 2)
 
@@ -250,7 +286,13 @@ def _replay(mock: Any) -> None:
         queue = d["_fk_queue"]
         while queue:
             item = queue.popleft()
-            args, kwargs = (item.args, item.kwargs) if type(item) is _KwCall else (item, {})
+            kind = type(item)
+            if kind is tuple:
+                args, kwargs = ((_build(item),) if item and item[0] is _SNAP else item), {}
+            elif kind is _KwCall:
+                args, kwargs = item.args, item.kwargs
+            else:
+                args, kwargs = (item,), {}
             if direct:  # a root mock: the same records as a call, without the machinery
                 _record(d, args, kwargs, is_async)
                 continue
@@ -283,11 +325,25 @@ def create_mock(func: Callable[..., Any]) -> MagicMock:
 
 _IMMUTABLE = (float, int, str, bool, bytes, type(None), complex, Enum, Decimal, uuid.UUID, datetime.date,
               datetime.time, datetime.timedelta)
-_set = object.__setattr__
+_shapes: dict[type, tuple[bool, bool, Callable[[type], Any], int]] = {}  # model class -> what copying it needs
+
+
+def _shape(cls: type[BaseModel]) -> tuple[bool, bool, Callable[[type], Any], int]:
+    "`(plain, frozen, new, index)` of a model class: no private attributes or extras, frozen, how to allocate one."
+    shape = _shapes.get(cls)
+    if shape is None:
+        cfg = cls.model_config
+        plain = not cls.__private_attributes__ and cfg.get("extra") != "allow"
+        new = object.__new__ if cls.__new__ is object.__new__ else (lambda c: c.__new__(c))
+        _snap_classes.append((cls, new))
+        shape = _shapes[cls] = (plain, bool(cfg.get("frozen")), new, len(_snap_classes) - 1)
+    return shape
 
 
 def _copy_model(m: BaseModel) -> BaseModel:
     "`m` itself when frozen and holding only immutable values, else a copy that shares nothing mutable with it."
+    cls = type(m)
+    plain, frozen, new, _ = _shapes.get(cls) or _shape(cls)
     d, fields = m.__dict__, None
     for k, x in d.items():
         if isinstance(x, _IMMUTABLE):
@@ -297,20 +353,21 @@ def _copy_model(m: BaseModel) -> BaseModel:
         c = _copy_model(x)
         if c is not x:
             if fields is None:
-                fields = dict(d)
+                fields = d.copy()
             fields[k] = c
-    extra, private = getattr(m, "__pydantic_extra__", None), getattr(m, "__pydantic_private__", None)
-    if extra or private:
-        return copy.deepcopy(m)
-    if fields is None and m.model_config.get("frozen"):
+    extra = private = None
+    if not plain:
+        extra, private = getattr(m, "__pydantic_extra__", None), getattr(m, "__pydantic_private__", None)
+        if extra or private:
+            return copy.deepcopy(m)
+    if fields is None and frozen:
         return m  # nothing in it can change
-    cls = type(m)
-    new = cls.__new__(cls)  # what pydantic's __copy__ does, without its generality
-    _set(new, "__dict__", dict(d) if fields is None else fields)
-    _set(new, "__pydantic_extra__", extra if extra is None else {})
-    _set(new, "__pydantic_fields_set__", set(m.__pydantic_fields_set__))
-    _set(new, "__pydantic_private__", private if private is None else {})
-    return new
+    c = new(cls)  # what pydantic's __copy__ does, without its generality
+    _set(c, "__dict__", d.copy() if fields is None else fields)
+    _set(c, "__pydantic_fields_set__", m.__pydantic_fields_set__.copy())
+    _set(c, "__pydantic_extra__", extra if extra is None else {})
+    _set(c, "__pydantic_private__", private if private is None else {})
+    return c
 
 
 def _copy_value(v: Any) -> Any:
@@ -331,6 +388,50 @@ def _copy(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...
     except Exception:  # something that cannot be copied (a lock, a client): record it as it is
         return args, kwargs
 
+
+def _snapshot(m: BaseModel) -> tuple[Any, ...] | None:
+    "What a recording mock queues for a plain, unfrozen model of immutable values (else None): a tuple of them."
+    cls = type(m)
+    plain, frozen, _, index = _shapes.get(cls) or _shape(cls)
+    if not plain or frozen:
+        return None
+    d = m.__dict__
+    for x in d.values():
+        if not isinstance(x, _IMMUTABLE):
+            return None
+    fs = m.__pydantic_fields_set__
+    return _SNAP, index, None if len(fs) == len(d) else tuple(fs), tuple(d), tuple(d.values())
+
+
+def call_with_copies(
+    mock: Any,  # a mock (cheapest with a RecordingAsyncMock or RecordingMagicMock)
+    /, *args: Any, **kwargs: Any,
+) -> Any:
+    "Call `mock` with copies of the arguments, so later changes to them do not change what it recorded."
+    if len(args) == 1 and not kwargs and isinstance(mock, _LazyCalls):
+        d = _own(mock, "__dict__")
+        if (d["_mock_side_effect"] is None and d["_mock_wraps"] is None and d["_mock_return_value"] is DEFAULT
+                and not d.get("_fk_replaying")):
+            v = args[0]
+            try:
+                entry = _snapshot(v) if isinstance(v, BaseModel) else None
+                if entry is None:
+                    entry = _copy_value(v)
+                    entry = (entry,) if type(entry) in _WRAPPED else entry
+            except Exception:  # something that cannot be copied (a lock, a client): record it as it is
+                entry = (v,)
+            queue = d.get("_fk_queue")  # what _queue does, inline: this runs for every message
+            if queue is None:
+                queue = d["_fk_queue"] = deque()
+            queue.append(entry)
+            cls = type(mock)
+            watchers = cls._fastkafka_watchers
+            if watchers is not None and watchers._waiting:
+                watchers.notify()
+            return cls._fk_result
+    a, k = _copy(args, kwargs)
+    return mock(*a, **k)
+
 # %% ../../nbs/06b_mocks.ipynb
 def wrap_with_mock(
     func: Callable[..., Any],  # the function to call
@@ -342,8 +443,7 @@ def wrap_with_mock(
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            a, k = _copy(args, kwargs)
-            res = mock(*a, **k)
+            res = call_with_copies(mock, *args, **kwargs)
             if res is not _READY and inspect.isawaitable(res):  # _READY: a queued call, nothing to wait for
                 await res
             try:
@@ -357,8 +457,7 @@ def wrap_with_mock(
 
     @functools.wraps(func)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        a, k = _copy(args, kwargs)
-        mock(*a, **k)
+        call_with_copies(mock, *args, **kwargs)
         try:
             return func(*args, **kwargs)
         except Exception as e:

@@ -56,6 +56,8 @@ class PendingDeliveries:
                 raise r
 
     def __enter__(self) -> "PendingDeliveries":
+        if self._token is not None:
+            raise RuntimeError("This PendingDeliveries is already installed; make a new one for a nested scope")
         self._token = _deliveries.set(self)
         return self
 

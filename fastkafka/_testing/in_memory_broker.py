@@ -61,27 +61,33 @@ def _check_topic_name(topic: str) -> None:
 class _Partition:
     "One partition: its records (offset = index) and the consumers assigned to it."
 
-    __slots__ = ("records", "tp", "watchers")
+    __slots__ = ("rows", "tp", "watchers")
 
     def __init__(self, tp: TopicPartition) -> None:  # tp: which partition this is
         self.tp = tp
-        self.records: list[ConsumerRecord] = []
+        self.rows: list[tuple[Any, ...]] = []  # each record as the tuple of its ConsumerRecord fields
         self.watchers: set[_ConsumerAssignment] = set()
 
     def append(self, key: bytes | None, value: bytes | None, timestamp_ms: int,
                headers: tuple[tuple[str, bytes], ...]) -> RecordMetadata:
         "Store a record and wake the consumers waiting on this partition."
-        records, tp = self.records, self.tp
-        offset = len(records)
-        records.append(ConsumerRecord(
-            tp.topic, tp.partition, offset, timestamp_ms, 0, key, value, None,
-            len(key) if key is not None else -1, len(value) if value is not None else -1, headers,
-        ))
+        rows, tp = self.rows, self.tp
+        offset = len(rows)
+        rows.append((tp.topic, tp.partition, offset, timestamp_ms, 0, key, value, None,
+                     len(key) if key is not None else -1, len(value) if value is not None else -1, headers))
         for consumer in self.watchers:
             wakeup = consumer._wakeup
             if wakeup is not None and not wakeup.is_set():
                 wakeup.set()
-        return RecordMetadata(tp.topic, tp.partition, tp, offset, timestamp_ms, 0, 0)
+        return _tuple_new(RecordMetadata, (tp.topic, tp.partition, tp, offset, timestamp_ms, 0, 0))
+
+    def read(self, start: int, stop: int) -> list[ConsumerRecord]:
+        "The records from offset `start` up to `stop` (excluded)."
+        return [ConsumerRecord(*row) for row in self.rows[start:stop]]
+
+
+_VALUE_SIZE = 9  # index of serialized_value_size in a row
+_tuple_new = tuple.__new__  # builds a NamedTuple (RecordMetadata) without its Python-level __new__
 
 # %% ../../nbs/09_in_memory_broker.ipynb
 class _ClusterView:
@@ -213,6 +219,8 @@ class _ProducerBase:
         self._default_partitioner = type(self._partitioner) is DefaultPartitioner
         self._key_serializer, self._value_serializer = cfg["key_serializer"], cfg["value_serializer"]
         self._max_request_size: int = cfg["max_request_size"]
+        self._rough_limit = self._max_request_size // 2  # smaller records need no exact size
+        self._topics = self._cluster.topics
         self._state = "new"
 
     async def start(self) -> None:
@@ -251,28 +259,30 @@ class InMemoryProducer(_ProducerBase):
             self._check_started()
         if value is None and key is None:
             raise ValueError("Need at least one: key or value")
+        if self._key_serializer is not None:
+            key = self._key_serializer(key)
+        if self._value_serializer is not None:
+            value = self._value_serializer(value)
         hdrs = tuple(headers) if headers else ()
-        key_b = self._key_serializer(key) if self._key_serializer else key
-        value_b = self._value_serializer(value) if self._value_serializer else value
-        rough = (len(key_b) if key_b else 0) + (len(value_b) if value_b else 0) + 64
-        for h_key, h_value in hdrs:
-            rough += len(h_key) + (len(h_value) if h_value else 0) + 16
-        if rough > self._max_request_size // 2:  # only a large record needs the exact size
-            if DefaultRecordBatchBuilder.estimate_size_in_bytes(key_b, value_b, list(hdrs)) > self._max_request_size:
+        rough = (len(key) if key else 0) + (len(value) if value else 0) + 64
+        if hdrs:
+            rough += sum(len(k) + (len(v) if v else 0) + 16 for k, v in hdrs)
+        if rough > self._rough_limit:  # only a large record needs the exact size
+            if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(hdrs)) > self._max_request_size:
                 raise MessageSizeTooLargeError(f"The message is larger than max_request_size={self._max_request_size}")
-        parts = self._cluster.topics.get(topic) or self._cluster.topic(topic)
+        parts = self._topics.get(topic) or self._cluster.topic(topic)
         n = len(parts)
         if partition is None:
             if n == 1 and self._default_partitioner:
                 partition = 0
             else:
                 ids = list(range(n))
-                partition = self._partitioner(key_b, ids, ids)
+                partition = self._partitioner(key, ids, ids)
         elif not 0 <= partition < n:
             raise ValueError(f"Unrecognized partition {partition} for topic {topic!r} (partitions 0..{n - 1})")
-        stamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
-        fut: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
-        fut.set_result(parts[partition].append(key_b, value_b, stamp, hdrs))  # acknowledged when send returns
+        stamp = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
+        fut: asyncio.Future[RecordMetadata] = asyncio.Future(loop=asyncio.get_running_loop())
+        fut.set_result(parts[partition].append(key, value, stamp, hdrs))  # acknowledged when send returns
         return fut
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None,
@@ -334,7 +344,7 @@ class _ConsumerAssignment(_ConsumerBase):
                 return committed.offset
         if self._reset == "none":
             return -1
-        return 0 if self._reset == "earliest" else len(self._cluster.topics[tp.topic][tp.partition].records)
+        return 0 if self._reset == "earliest" else len(self._cluster.topics[tp.topic][tp.partition].rows)
 
     def _set_assignment(self, tps: set[TopicPartition]) -> None:
         for tp in self._assigned:
@@ -466,17 +476,18 @@ class _ConsumerFetch(_ConsumerLifecycle):
             self._rotation = k = (self._rotation + 1) % len(order)
             order = order[k:] + order[:k]
         for tp in order:
-            pos, records = self._positions[tp], self._cluster.topics[tp.topic][tp.partition].records
+            pos, part = self._positions[tp], self._cluster.topics[tp.topic][tp.partition]
             if pos < 0:
                 raise NoOffsetForPartitionError(f"{tp} has no committed offset and auto_offset_reset='none'")
-            end = len(records) if limit is None else min(len(records), pos + limit)
+            rows = part.rows
+            end = len(rows) if limit is None else min(len(rows), pos + limit)
             size, stop = 0, pos
             while stop < end and (stop == pos or size < self._max_partition_fetch_bytes):
-                size += max(records[stop].serialized_value_size, 0)
+                size += max(rows[stop][_VALUE_SIZE], 0)
                 stop += 1
             if stop == pos:
                 continue
-            batch = records[pos:stop]
+            batch = part.read(pos, stop)
             if self._key_deserializer or self._value_deserializer:
                 batch = [self._deserialize(r) for r in batch]
             out[tp], self._positions[tp] = batch, stop
@@ -577,7 +588,7 @@ class InMemoryConsumer(_ConsumerPoll):
 
     def highwater(self, tp: TopicPartition) -> int:
         "The offset the next record written to `tp` will get."
-        return len(self._cluster.topic(tp.topic)[tp.partition].records)
+        return len(self._cluster.topic(tp.topic)[tp.partition].rows)
 
     async def __aenter__(self) -> "InMemoryConsumer":
         await self.start()
@@ -629,6 +640,8 @@ class _BrokerBase:
 # %% ../../nbs/09_in_memory_broker.ipynb
 class InMemoryBroker(_BrokerBase):
     "Kafka in memory: clusters keyed by bootstrap string, with topics, partitions and consumer groups."
+
+    needs_producer_recovery = False  # a send is stored or refused at once: no idempotent client to replace (07_app)
 
     def create_producer(self, **config: Any) -> ProducerClient:
         "An `InMemoryProducer`; `config` = `AIOKafkaProducer` keyword arguments."
