@@ -1,6 +1,7 @@
 # The README's two commands are `make demo` and `make test`; .ci/run calls `make test`.
 PY ?= python3
 export PYTHONUNBUFFERED := 1
+export PIP_ROOT_USER_ACTION := ignore
 
 .PHONY: install system-deps export-check lint typecheck nbtest pytest test demo
 
