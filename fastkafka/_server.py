@@ -84,18 +84,14 @@ def _watch_supervisor(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> i
 
 async def _until_stopped_or_broken(app: Any, stop: asyncio.Event) -> bool:
     "Wait until `stop` is set (True) or a consumer or background task of the running app has died (False)."
-    watched: set[asyncio.Future[Any]] = {r._task for r in getattr(app, "_runners", []) if r._task is not None}
-    watched |= set(getattr(app, "_tasks", []))
     stopped = asyncio.ensure_future(stop.wait())
+    broken = asyncio.ensure_future(app._until_broken())
     try:
-        while not stopped.done():
-            done, pending = await asyncio.wait({stopped, *watched}, return_when=asyncio.FIRST_COMPLETED)
-            watched = pending - {stopped}
-            if done - {stopped} and not app.is_started:  # a background task may also just finish its work
-                return False
-        return True
+        await asyncio.wait({stopped, broken}, return_when=asyncio.FIRST_COMPLETED)
+        return stopped.done()
     finally:
         stopped.cancel()
+        broken.cancel()
 
 # %% ../nbs/12_runner.ipynb
 async def serve(

@@ -1,5 +1,6 @@
 """FastKafka's lifecycle on a real broker: order, lifespan, background tasks, failed starts, dead consumers, FastAPI."""
 import asyncio
+import socket
 from contextlib import asynccontextmanager
 
 import httpx
@@ -160,10 +161,7 @@ async def test_dead_consumer_is_visible_and_raised_at_stop(kafka_broker: str) ->
             assert app.is_started
             await app.to_dies(1)
             await asyncio.wait_for(called.wait(), 60)
-            for _ in range(500):
-                if not app.is_started:
-                    break
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(app._until_broken(), 30)
             assert not app.is_started  # visible while the app is still "running"
     assert "cannot handle 1" in repr(info.value.__cause__)
 
@@ -191,10 +189,7 @@ async def test_background_task_failure_is_raised_after_full_shutdown(kafka_broke
 
     with pytest.raises(RuntimeError, match="A background task failed while the app was running: KeyError"):
         async with app:
-            for _ in range(1000):
-                if not app.is_started:
-                    break
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(app._until_broken(), 30)
             assert not app.is_started
     assert log == ["lifespan exit"]  # the rest of the shutdown still ran
     assert (await read_records(kafka_broker, topic, 1))[0].value == b'{"n":1}'
@@ -223,15 +218,22 @@ async def test_fastapi_lifespan_served_by_uvicorn(kafka_broker: str) -> None:
         await kafka_app.to_api(n)
         return {"started": kafka_app.is_started}
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, lifespan="on", log_level="warning"))
-    serving = asyncio.create_task(server.serve())
+    kafka_ready = asyncio.Event()
+
+    @kafka_app.run_in_background()
+    async def mark_ready() -> None:  # runs once the lifespan has started the Kafka app
+        kafka_ready.set()
+
+    # a socket that already listens: requests wait in its backlog until uvicorn serves them
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(api, lifespan="on", log_level="warning"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        for _ in range(3000):
-            if server.started or serving.done():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started and kafka_app.is_started
+        await asyncio.wait_for(kafka_ready.wait(), 60)
+        assert kafka_app.is_started
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             for n in (1, 2):
                 r = await client.post(f"/items/{n}")

@@ -350,6 +350,19 @@ class _Background(_Start):
         "True while the app runs with every consumer and background task alive."
         return self._is_started and not self._task_failures and all(r.running for r in self._runners)
 
+    async def _until_broken(self) -> None:
+        "Wait until a consumer or background task of the running app dies (`is_started` is then False)."
+        stops = {asyncio.ensure_future(r.wait_stopped()) for r in self._runners}
+        pending: set[asyncio.Future[Any]] = stops | set(self._tasks)
+        try:
+            while self.is_started and pending:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if self.is_started:  # everything left finished its work normally: nothing can break any more
+                await asyncio.Event().wait()
+        finally:
+            for f in stops:
+                f.cancel()
+
 # %% ../../nbs/07_app.ipynb
 class _Lifecycle(_Background):
     async def _start(self) -> None:
