@@ -120,6 +120,7 @@ def test_port_taken_after_the_check_is_retried(monkeypatch: pytest.MonkeyPatch) 
         bootstrap_server = broker.start()
         try:
             assert broker.controller_port != taken
+            assert bootstrap_server == broker.bootstrap_server == f"127.0.0.1:{broker.listener_port}"
         finally:
             broker.stop()
 
@@ -186,3 +187,37 @@ def test_jvm_does_not_outlive_python() -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid), 0)
     assert not Path(workdir).exists()
+
+
+def test_stop_while_formatting_leaves_no_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    "A start cancelled while the storage is formatted (in a worker thread) leaves no folder behind."
+    import threading
+
+    nodes: list[akb._KafkaNode] = []
+    formatting, go_on = threading.Event(), threading.Event()
+
+    class RecordedNode(akb._KafkaNode):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            nodes.append(self)
+
+    def slow_format(java, libs, workdir, props, extra=()):  # the formatter writes after `terminate` deleted all
+        formatting.set()
+        go_on.wait(60)
+        (workdir / "data").mkdir(parents=True)
+        return workdir / "server.properties"
+
+    monkeypatch.setattr(akb, "_KafkaNode", RecordedNode)
+    monkeypatch.setattr(akb, "_format_storage", slow_format)
+
+    async def main() -> None:
+        start = asyncio.ensure_future(ApacheKafkaBroker()._start())
+        assert await asyncio.to_thread(formatting.wait, 60)
+        start.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await start
+        assert not nodes[0].workdir.exists()  # deleted by the cancelled start
+        go_on.set()
+
+    asyncio.run(main())  # returns once the worker thread has finished
+    assert len(nodes) == 1 and not nodes[0].workdir.exists() and nodes[0].proc is None

@@ -255,5 +255,5 @@ async def test_benchmark_counts_and_logs(kafka_broker: str, caplog: pytest.LogCa
     key = f"{__name__}.test_benchmark_counts_and_logs.<locals>.on_bench"
     assert app.benchmark_results[key]["count"] == 300
     lines = [r.getMessage() for r in caplog.records if r.name == "fastkafka.benchmark"]
-    assert lines and all(" - For " + key + "(interval=0,sliding_window_size=3)" in ln for ln in lines), lines
+    assert lines and all(" - For " + key + "(interval=0.05,sliding_window_size=3)" in ln for ln in lines), lines
     assert all(ln.startswith("Throughput = ") and ", Avg throughput = " in ln for ln in lines), lines

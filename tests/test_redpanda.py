@@ -1,7 +1,10 @@
 """LocalRedpandaBroker without a docker engine fails at once, with a message saying what is missing."""
 import os
+import re
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +24,8 @@ ENGINE = _engine_running()
 
 async def test_start_without_docker_command(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(RuntimeError, match="Docker installation not found! Please install docker manually and retry."):
+    no_docker = re.escape("Docker installation not found! Please install docker manually and retry.")
+    with pytest.raises(RuntimeError, match=no_docker):
         await check_docker()
     with pytest.raises(RuntimeError, match="Docker installation not found"):
         async with LocalRedpandaBroker():
@@ -35,7 +39,7 @@ async def test_redpanda_round_trip_or_fast_failure() -> None:
     if not ENGINE:
         broker = LocalRedpandaBroker(topics=["x"])
         t0 = time.monotonic()
-        with pytest.raises(RuntimeError, match="engine is not reachable|Docker installation not found"):
+        with pytest.raises(RuntimeError, match=r"engine is not reachable|Docker installation not found"):
             await broker._start()
         assert time.monotonic() - t0 < 15
         assert not broker.is_started
@@ -51,3 +55,29 @@ async def test_redpanda_round_trip_or_fast_failure() -> None:
             assert (await c.getone()).value == b"hello"
         finally:
             await c.stop()
+
+
+FAKE_DOCKER = """#!{python}
+import sys
+if sys.argv[1] == "version":
+    print("24.0.0")
+elif sys.argv[1] == "run":
+    sys.stdout.write("x" * 1_000_000 + "\\n")  # more than a pipe holds: Redpanda's debug log at boot
+    sys.stdout.write("fake redpanda gives up\\n")
+    sys.exit(3)
+"""
+
+
+async def test_container_output_cannot_stall_the_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    "A container that prints a lot and exits is reported at once, with the end of its output."
+    fake = tmp_path / "docker"
+    fake.write_text(FAKE_DOCKER.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    broker = LocalRedpandaBroker(retries=0, listener_port=0)
+    broker.startup_timeout = 30
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"exited with code 3:\n[\s\S]*fake redpanda gives up"):
+        await broker._start()
+    assert time.monotonic() - t0 < 15
+    assert not broker.is_started

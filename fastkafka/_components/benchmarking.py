@@ -29,7 +29,7 @@ class _Meter:
 
     def __init__(self, key: str, state: dict[str, Any], interval: timedelta, window: int | None) -> None:
         self.key, self.state, self.window = key, state, window
-        self.interval, self.seconds = interval, interval.total_seconds()
+        self.seconds = interval.total_seconds()
         self.lock = threading.Lock()
 
     def tick(self) -> None:
@@ -47,7 +47,7 @@ class _Meter:
             if self.window is not None:
                 s["history"].append(throughput)
                 line += f", Avg throughput = {mean(s['history']):5,.0f}"
-        logger.info(f"{line} - For {self.key}(interval={self.interval.seconds},sliding_window_size={self.window})")
+        logger.info(f"{line} - For {self.key}(interval={self.seconds:g},sliding_window_size={self.window})")
 
 # %% ../../nbs/06c_benchmark.ipynb
 def benchmark(

@@ -321,6 +321,11 @@ class _Commits(_Jobs):
 
 # %% ../../nbs/06_consumer.ipynb
 class _Shutdown(_Commits):
+    async def _final_commit(self) -> None:
+        if self._kick is not None:
+            await asyncio.wait({self._kick})
+        await self._commit()
+
     async def _shutdown(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.graceful_timeout
@@ -343,12 +348,16 @@ class _Shutdown(_Commits):
                                sum(po.inflight for po in late), self.graceful_timeout)
             if self._timer is not None:
                 self._timer.cancel()
-            if self._kick is not None:
-                await asyncio.wait({self._kick})
-            await self._commit()
+            try:  # aiokafka retries a commit without end while the broker is unreachable: bound it
+                await asyncio.wait_for(self._final_commit(), self.graceful_timeout)
+            except asyncio.TimeoutError:
+                logger.warning("Consumer for %r: the final commit did not finish within graceful_timeout=%ss; what "
+                               "it held will be delivered again", self.spec.topic, self.graceful_timeout)
         except Exception as e:
             logger.error("Consumer for %r: stopping raised %r", self.spec.topic, e, exc_info=e)
         finally:
+            if self._kick is not None:
+                self._kick.cancel()
             if self._client is not None:
                 try:
                     await self._client.stop()

@@ -149,12 +149,18 @@ async def send_records(
     pending: PendingDeliveries | None,  # scope to register deliveries with; None waits for them here
 ) -> list[RecordMetadata] | None:
     "Send `records`; return their metadata when waited for here."
-    futures = [
-        await client.send(topic, v, key=records.key, headers=records.headers) for v in records.values
-    ]
+    futures: list[asyncio.Future[RecordMetadata]] = []
+    try:
+        for v in records.values:
+            fut = await client.send(topic, v, key=records.key, headers=records.headers)
+            if pending is not None:
+                pending.add(fut)  # at once: a later send that raises must not leave this one untracked
+            else:
+                futures.append(fut)
+    except Exception:
+        await asyncio.gather(*futures, return_exceptions=True)  # what went out settles before the error is raised
+        raise
     if pending is not None:
-        for f in futures:
-            pending.add(f)
         return None
     return list(await asyncio.gather(*futures)) if futures else []
 
@@ -197,7 +203,14 @@ class _Recovery:
             logger.warning("A delivery failed on an idempotent producer; replacing its client so that later sends "
                            "are not refused with OutOfOrderSequenceNumber")
             new = self._factory()
-            await new.start()
+            try:
+                await new.start()
+            except BaseException:
+                try:
+                    await new.stop()  # release what the failed start opened; the start's error is what counts
+                except Exception:
+                    logger.debug("Stopping a replacement client that failed to start raised", exc_info=True)
+                raise
             self._client, self._broken = new, None
         try:
             await old.stop()

@@ -361,6 +361,7 @@ class _KafkaNode:
         config = _format_storage(self.java, self.libs, self.workdir, self.properties, extra=cds)
         with self._lock, open(self.log_path, "wb") as log:
             if self._closed:  # terminated from another thread while formatting
+                shutil.rmtree(self.workdir, ignore_errors=True)  # the formatter may have written after `terminate`
                 raise KafkaStartError("The broker was stopped while it was starting.")
             self.proc = subprocess.Popen(
                 _java_cmd(self.java, self.libs, self.workdir, "kafka.Kafka", str(config),

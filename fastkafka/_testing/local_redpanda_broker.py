@@ -8,8 +8,10 @@ __all__ = ['logger', 'REDPANDA_IMAGE', 'redpanda_docker_cmd', 'check_docker', 'L
 # %% ../../nbs/11a_redpanda.ipynb
 import asyncio
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable
+from typing import IO
 
 from .._components.logger import get_logger
 from .apache_kafka_broker import _free_port, _port_is_free, _SyncAsyncService
@@ -71,7 +73,7 @@ async def check_docker(timeout: float = 20.0) -> str:
 
 # %% ../../nbs/11a_redpanda.ipynb
 async def _connect_and_create(bootstrap: str, topics: list[str], proc: asyncio.subprocess.Process,
-                              timeout: float) -> None:
+                              log: IO[bytes], timeout: float) -> None:
     "Wait until Redpanda answers on `bootstrap`, then create `topics`."
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaConnectionError
@@ -79,7 +81,8 @@ async def _connect_and_create(bootstrap: str, topics: list[str], proc: asyncio.s
     deadline = time.monotonic() + timeout
     while True:
         if proc.returncode is not None:
-            out = (await proc.stdout.read()).decode(errors="replace") if proc.stdout else ""
+            log.seek(0)
+            out = log.read().decode(errors="replace")
             raise RuntimeError(f"The Redpanda container exited with code {proc.returncode}:\n{out[-2000:]}")
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
         try:
@@ -124,6 +127,7 @@ class _RedpandaSettings(_SyncAsyncService):
         self.tag, self.seastar_core, self.memory = tag, seastar_core, memory
         self.mode, self.default_log_level = mode, default_log_level
         self._proc: asyncio.subprocess.Process | None = None
+        self._log: IO[bytes] | None = None  # the container's output while it runs
         self._was_started = False
 
     @property
@@ -137,12 +141,15 @@ class _RedpandaSettings(_SyncAsyncService):
                                    memory=self.memory, mode=self.mode, default_log_level=self.default_log_level)
 
 # %% ../../nbs/11a_redpanda.ipynb
-async def _stop_container(port: int, proc: asyncio.subprocess.Process) -> None:
-    "Stop the container named after `port` and reap the `docker run` process."
-    await _run("docker", "stop", f"redpanda_{port}", timeout=60)
-    if proc.returncode is None:
-        proc.terminate()
-    await proc.wait()
+async def _stop_container(port: int, proc: asyncio.subprocess.Process, log: IO[bytes]) -> None:
+    "Stop the container named after `port`, reap the `docker run` process and drop its output."
+    try:
+        await _run("docker", "stop", f"redpanda_{port}", timeout=60)
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
+    finally:
+        log.close()
 
 
 class LocalRedpandaBroker(_RedpandaSettings):
@@ -156,21 +163,26 @@ class LocalRedpandaBroker(_RedpandaSettings):
         error: Exception | None = None
         for attempt in range(self.retries + 1):
             port = self.listener_port if attempt == 0 and _port_is_free(self.listener_port) else _free_port()
-            proc = await asyncio.create_subprocess_exec(
-                *self.get_docker_cmd(port), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )
+            log = tempfile.TemporaryFile()
             try:
-                await _connect_and_create(f"127.0.0.1:{port}", self.topics, proc, self.startup_timeout)
+                proc = await asyncio.create_subprocess_exec(
+                    *self.get_docker_cmd(port), stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log, stderr=asyncio.subprocess.STDOUT,
+                )
+            except BaseException:
+                log.close()
+                raise
+            try:
+                await _connect_and_create(f"127.0.0.1:{port}", self.topics, proc, log, self.startup_timeout)
             except RuntimeError as e:
                 error = e
-                await _stop_container(port, proc)
+                await _stop_container(port, proc, log)
                 logger.info(f"Redpanda did not start on port {port} (attempt {attempt + 1}): {e}")
                 continue
             except BaseException:
-                await _stop_container(port, proc)
+                await _stop_container(port, proc, log)
                 raise
-            self._proc, self.listener_port, self._was_started = proc, port, True
+            self._proc, self._log, self.listener_port, self._was_started = proc, log, port, True
             return f"127.0.0.1:{port}"
         raise RuntimeError(f"Could not start Redpanda in {self.retries + 1} attempts: {error}")
 
@@ -178,6 +190,6 @@ class LocalRedpandaBroker(_RedpandaSettings):
         "Stop the container; stopping a stopped broker does nothing."
         if not self._was_started:
             raise RuntimeError("LocalRedpandaBroker not started yet, please call LocalRedpandaBroker.start() before!")
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            await _stop_container(self.listener_port, proc)
+        proc, log, self._proc, self._log = self._proc, self._log, None, None
+        if proc is not None and log is not None:
+            await _stop_container(self.listener_port, proc, log)
