@@ -514,11 +514,11 @@ async def _start_node(
             await _create_topics(node.bootstrap_server, topics, startup_timeout)
             return node
         except _PortTaken as e:
-            node.terminate(timeout=stop_timeout)
+            await asyncio.to_thread(node.terminate, stop_timeout)  # may wait for the JVM: off the event loop
             error = e
             logger.info(f"Kafka could not bind port {port} or {cport} (attempt {attempt + 1}); trying other ports")
         except BaseException:
-            node.terminate(timeout=stop_timeout)
+            await asyncio.to_thread(node.terminate, stop_timeout)
             raise
     raise KafkaStartError(f"Kafka could not bind its ports in {retries + 1} attempts: {error}")
 
