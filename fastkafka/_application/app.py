@@ -7,10 +7,8 @@ __all__ = ['logger', 'F', 'topic_from_name', 'consumer_message', 'FastKafka']
 
 # %% ../../nbs/07_app.ipynb
 import asyncio
-import collections.abc
 import functools
 import inspect
-import typing
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -28,6 +26,7 @@ from .._components.consumer import ConsumerRunner, handler_parameters
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.events import EventMetadata
 from .._components.executors import get_executor
+from .._components.helpers import list_item, resolved_hints
 from .._components.logger import get_logger
 from fastkafka._components.mocks import (
     _READY, AwaitedMock, MockNamespace, call_with_copies, create_mock, wrap_with_mock,
@@ -51,23 +50,16 @@ def topic_from_name(
     return func_name[len(prefix):]
 
 # %% ../../nbs/07_app.ipynb
-def _is_sequence(tp: Any) -> bool:
-    return typing.get_origin(tp) in (list, collections.abc.Sequence) and bool(typing.get_args(tp))
-
-
 def consumer_message(
     func: Callable[..., Any],  # a consumer function
 ) -> tuple[type[BaseModel], bool]:
     "`(message_type, batch)` of a consumer function, checked."
     msg, meta = handler_parameters(func)
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:
-        hints = {n: p.annotation for n, p in inspect.signature(func).parameters.items()}
-    tp = hints[msg]
-    batch = _is_sequence(tp)
-    model = typing.get_args(tp)[0] if batch else tp
-    if meta is not None and _is_sequence(hints[meta]) != batch:
+    hints = resolved_hints(func)
+    item = list_item(hints[msg])
+    batch = item is not None
+    model: type[BaseModel] = hints[msg] if item is None else item
+    if meta is not None and (list_item(hints[meta]) is not None) != batch:
         want = "List[EventMetadata]" if batch else "EventMetadata"
         kind = "a batch (List[...]) consumer" if batch else "a single-message consumer"
         raise ValueError(f"{func.__name__}() is {kind}, so its metadata parameter {meta!r} must be annotated {want}")

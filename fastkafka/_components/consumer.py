@@ -9,8 +9,7 @@ __all__ = ['logger', 'POLL_TIMEOUT_MS', 'handler_parameters', 'handler_call', 'U
 import asyncio
 import inspect
 import threading
-import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -20,6 +19,7 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
 from .events import EventMetadata
+from .helpers import list_item, resolved_hints
 from .executors import OffsetTracker, PartitionOffsets, StreamExecutor, get_executor
 from .logger import get_logger
 from .producer import PendingDeliveries, collect_deliveries
@@ -28,9 +28,8 @@ from .transport import ConsumerClient, Transport
 
 # %% ../../nbs/06_consumer.ipynb
 def _unlist(tp: Any) -> Any:
-    if typing.get_origin(tp) in (list, Sequence, typing.Sequence) and typing.get_args(tp):
-        return typing.get_args(tp)[0]
-    return tp
+    item = list_item(tp)
+    return tp if item is None else item
 
 
 def handler_parameters(
@@ -39,10 +38,7 @@ def handler_parameters(
     "Names of `func`'s message parameter and of its `EventMetadata` parameter (None when it has none)."
     params = inspect.signature(func).parameters
     fname = getattr(func, "__name__", repr(func))
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:
-        hints = {n: p.annotation for n, p in params.items()}
+    hints = resolved_hints(func)
     msg = meta = None
     for name in params:
         tp = _unlist(hints.get(name))

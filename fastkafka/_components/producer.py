@@ -22,6 +22,7 @@ from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
 from .events import KafkaEvent
+from .helpers import resolved_hints
 from .logger import get_logger
 from .transport import ProducerClient
 
@@ -98,11 +99,7 @@ def unwrap_return_type(
     func: Callable[..., Any],  # a producer function
 ) -> tuple[type[BaseModel] | None, bool, bool]:
     "`(message_type, batch, keyed)` read from `func`'s return annotation."
-    try:
-        tp = typing.get_type_hints(func).get("return")
-    except Exception:
-        tp = inspect.signature(func).return_annotation
-    tp = _strip_optional(tp)
+    tp = _strip_optional(resolved_hints(func).get("return"))
     keyed = typing.get_origin(tp) is KafkaEvent or tp is KafkaEvent
     if keyed:
         args = typing.get_args(tp)
