@@ -22,9 +22,11 @@ from .events import EventMetadata
 from .helpers import list_item, resolved_hints
 from .executors import OffsetTracker, PartitionOffsets, StreamExecutor, get_executor
 from .logger import get_logger
-from .producer import PendingDeliveries, collect_deliveries
+from fastkafka._components.producer import (
+    RETRY_FIRST_S, RETRY_MAX_S, PendingDeliveries, Resend, collect_deliveries, outage, send_again,
+)
 from .specs import ConsumerSpec
-from .transport import ConsumerClient, Transport
+from .transport import ConsumerClient, Transport, is_transient
 
 # %% ../../nbs/06_consumer.ipynb
 def _unlist(tp: Any) -> Any:
@@ -146,6 +148,12 @@ class _Policy(_RunnerState):
 
     def _failed(self, po: PartitionOffsets, where: Any, last: int, exc: BaseException, what: str) -> None:
         "Log a failed unit once and apply the policy: skip it, or stop the consumer without committing it."
+        if is_transient(exc):  # Kafka was unreachable: the message is not at fault, so it is never skipped
+            first = where[0] if isinstance(where, list) else where
+            logger.warning("%s for topic=%s partition=%d offset=%d did not finish because Kafka was unreachable "
+                           "(%r); it is not committed and will be consumed again", what, first.topic,
+                           first.partition, first.offset, exc)
+            return po.abandon()
         fatal = self._throw or not isinstance(exc, Exception)
         self._log_failure(where, last, exc, what, fatal)
         if fatal:
@@ -167,31 +175,67 @@ class UnitDeliveries(PendingDeliveries):
     def __init__(self, runner: "_Policy", po: PartitionOffsets, where: Any, last: int) -> None:
         super().__init__()
         self._runner, self._po, self._where, self._last = runner, po, where, last
-        self._outstanding, self._sealed = 0, False
+        self._outstanding, self._sealed, self._dropped = 0, False, False
         self._error: BaseException | None = None
         self._thread = threading.get_ident()
+        self._resends: set[asyncio.Task[None]] | None = None  # sends being tried again, while Kafka is away
+        self._delay = RETRY_FIRST_S
 
-    def add(self, fut: "asyncio.Future[Any]") -> None:
-        "Track one delivery future (from any thread)."
+    def add(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
+        "Track one delivery future (from any thread); `record` lets a delivery that found Kafka away be resent."
         if threading.get_ident() != self._thread:
-            fut.get_loop().call_soon_threadsafe(self.add, fut)
+            fut.get_loop().call_soon_threadsafe(self.add, fut, record)
             return
         if fut.done():  # acknowledged already (an in-memory broker): account for it now, schedule nothing
-            if self._error is None and (fut.cancelled() or fut.exception() is not None):
-                self._error = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+            self._account(fut, record)
             if self._sealed and self._outstanding == 0:  # added after the handler returned
                 self._settle()
             return
-        super().add(fut)
         self._outstanding += 1
-        fut.add_done_callback(self._one_done)
+        fut.add_done_callback(self._one_done if record is None else partial(self._one_done, record=record))
 
-    def _one_done(self, fut: "asyncio.Future[Any]") -> None:
+    def _one_done(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
         self._outstanding -= 1
-        if self._error is None and (fut.cancelled() or fut.exception() is not None):
-            self._error = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+        self._account(fut, record)
         if self._sealed and self._outstanding == 0:
             self._settle()
+
+    def _account(self, fut: "asyncio.Future[Any]", record: Resend | None) -> None:
+        error = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+        if error is None:
+            if outage.since is not None:
+                outage.recovered()
+        elif record is not None and is_transient(error) and self.keep_trying():
+            self._outstanding += 1  # the unit stays open until the record is delivered
+            task = asyncio.get_running_loop().create_task(self._resend(error, record))
+            if self._resends is None:
+                self._resends = set()
+            self._resends.add(task)
+            task.add_done_callback(self._resends.discard)
+        elif self._error is None:
+            self._error = error
+
+    async def _resend(self, error: BaseException, record: Resend) -> None:
+        delay, self._delay = self._delay, min(self._delay * 2, RETRY_MAX_S)
+        try:
+            fut = await send_again(error, record, self, delay)
+        except BaseException as e:
+            self._outstanding -= 1
+            if self._error is None:
+                self._error = e
+            if self._sealed and self._outstanding == 0:
+                self._settle()
+            return
+        self._outstanding -= 1
+        self.add(fut, record)
+
+    def keep_trying(self) -> bool:
+        "Sends that find Kafka away are tried again while the consumer runs, owns the partition and wants the unit."
+        return not (self._dropped or self._po.revoked or self._runner._stopping)
+
+    def drop(self) -> None:
+        "The unit is given up (its handler failed, or is called again): nothing of it settles any more."
+        self._dropped = True
 
     def seal(self) -> None:
         "The handler returned: settle now, or when the last delivery is done."
@@ -204,6 +248,8 @@ class UnitDeliveries(PendingDeliveries):
 
     def _settle(self) -> None:
         runner = self._runner
+        if self._dropped:
+            return
         if self._error is None:
             self._po.finish(self._last)
         else:
@@ -222,18 +268,7 @@ class _Jobs(_Policy):
         except Exception as e:
             return self._failed(po, record, record.offset, e, "Decoding")
         meta = EventMetadata.create_event_metadata(record) if self._wants_meta else None
-        unit = UnitDeliveries(self, po, record, record.offset)
-        with collect_deliveries(unit):
-            try:
-                if self._is_async:
-                    await self._call(msg, meta)
-                else:
-                    await anyio.to_thread.run_sync(self._call, msg, meta, abandon_on_cancel=True)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as e:
-                return self._failed(po, record, record.offset, e, "The handler")
-        unit.seal()
+        await self._run_handler(po, record, record.offset, msg, meta)
 
     async def _handle_batch(self, po: PartitionOffsets, records: list[ConsumerRecord[Any, Any]]) -> None:
         "Decode one partition's records of a poll, call the handler once with the list, finish them."
@@ -257,18 +292,32 @@ class _Jobs(_Policy):
         if not msgs:
             return po.finish(last)
         metas = [EventMetadata.create_event_metadata(r) for r in records] if self._wants_meta else None
-        unit = UnitDeliveries(self, po, records, last)
-        with collect_deliveries(unit):
-            try:
-                if self._is_async:
-                    await self._call(msgs, metas)
-                else:
-                    await anyio.to_thread.run_sync(self._call, msgs, metas, abandon_on_cancel=True)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as e:
-                return self._failed(po, records, last, e, "The handler")
-        unit.seal()
+        await self._run_handler(po, records, last, msgs, metas)
+
+    async def _run_handler(self, po: PartitionOffsets, where: Any, last: int, msg: Any, meta: Any) -> None:
+        "Call the handler in its own delivery scope; again, after a pause, while it fails because Kafka is away."
+        delay = RETRY_FIRST_S
+        while True:
+            unit = UnitDeliveries(self, po, where, last)
+            with collect_deliveries(unit):
+                try:
+                    if self._is_async:
+                        await self._call(msg, meta)
+                    else:
+                        await anyio.to_thread.run_sync(self._call, msg, meta, abandon_on_cancel=True)
+                except asyncio.CancelledError:
+                    unit.drop()
+                    raise
+                except BaseException as e:
+                    unit.drop()
+                    if not is_transient(e) or po.revoked or self._stopping:
+                        return self._failed(po, where, last, e, "The handler")
+                    first = where[0] if isinstance(where, list) else where
+                    outage.failed(first.topic, e)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
+                    continue
+            return unit.seal()
 
 # %% ../../nbs/06_consumer.ipynb
 class _Commits(_Jobs):
