@@ -12,3 +12,7 @@ from ._components.events import EventMetadata, KafkaEvent
 
 # %% ../nbs/90_init.ipynb
 _all_ = ["FastKafka", "KafkaEvent", "EventMetadata"]
+
+for _o in (FastKafka, KafkaEvent, EventMetadata):
+    _o.__module__ = "fastkafka"  # the public path, in reprs, pickles and docs, as in 0.8.0
+del _o

@@ -85,7 +85,7 @@ def _watch_supervisor(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> i
 async def _until_stopped_or_broken(app: Any, stop: asyncio.Event) -> bool:
     "Wait until `stop` is set (True) or a consumer or background task of the running app has died (False)."
     stopped = asyncio.ensure_future(stop.wait())
-    broken = asyncio.ensure_future(app._until_broken())
+    broken = asyncio.ensure_future(app.runtime.until_broken())
     try:
         await asyncio.wait({stopped, broken}, return_when=asyncio.FIRST_COMPLETED)
         return stopped.done()
@@ -386,7 +386,7 @@ def load_app(
     try:
         if kafka_broker is not None:
             app.set_kafka_broker(kafka_broker)
-        app._broker_name()  # the app must know which broker to use before it starts
+        app.model.broker_name()  # the app must know which broker to use before it starts
     except ValueError as e:
         raise _fail(str(e), 2) from None
     return app
@@ -425,7 +425,9 @@ def duplicate_consumption_warning(
     "The warning for consumers that every worker would read in full (no group_id), or None."
     if num_workers < 2:
         return None
-    alone = [s.func.__name__ for s in app._consumers if not consumer_config(app._kwargs, s.kwargs, "").get("group_id")]
+    model = app.model
+    alone = [s.func.__name__ for s in model.consumers
+             if not consumer_config(model.client_options, s.kwargs, "").get("group_id")]
     if not alone:
         return None
     return (
@@ -464,7 +466,7 @@ def run(
     "Run a FastKafka app in worker processes until SIGINT or SIGTERM; crashed workers are restarted."
     configure_logging()
     fk_app = load_app(app, kafka_broker)
-    broker = fk_app._broker_name()
+    broker = fk_app.model.broker_name()
     warning = duplicate_consumption_warning(fk_app, num_workers)
     if warning is not None:
         logger.warning(warning)

@@ -7,7 +7,14 @@ __all__ = ['AvroBase', 'avro_decoder', 'avro_encoder', 'avsc_to_pydantic', 'json
 
 # %% ../nbs/91_encoder.ipynb
 from ._components.encoder.avro import AvroBase, avro_decoder, avro_encoder, avsc_to_pydantic
-from ._components.encoder.json import DecodeError, EncodeError, json_decoder, json_encoder
+from fastkafka._components.encoder.json import (
+    DecodeError, EncodeError, JSONSyntaxError, ValidationDecodeError, json_decoder, json_encoder,
+)
 
 # %% ../nbs/91_encoder.ipynb
 _all_ = ["AvroBase", "avro_decoder", "avro_encoder", "avsc_to_pydantic", "json_decoder", "json_encoder"]
+
+for _o in (AvroBase, avro_decoder, avro_encoder, avsc_to_pydantic, json_decoder, json_encoder,
+           DecodeError, EncodeError, JSONSyntaxError, ValidationDecodeError):
+    _o.__module__ = "fastkafka.encoder"  # the public path, in reprs, pickles and docs, as in 0.8.0
+del _o

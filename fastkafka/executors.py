@@ -9,3 +9,7 @@ __all__ = ['DynamicTaskExecutor', 'SequentialExecutor', 'StreamExecutor']
 from ._components.executors import DynamicTaskExecutor, SequentialExecutor, StreamExecutor
 
 _all_ = ["DynamicTaskExecutor", "SequentialExecutor", "StreamExecutor"]
+
+for _o in (DynamicTaskExecutor, SequentialExecutor, StreamExecutor):
+    _o.__module__ = "fastkafka.executors"  # the public path, in reprs, pickles and docs, as in 0.8.0
+del _o

@@ -26,3 +26,8 @@ _all_ = [
     "run_script_and_cancel",
     "true_after",
 ]
+
+for _o in (ApacheKafkaBroker, InMemoryBroker, LocalRedpandaBroker, Tester, display_docs, mock_AIOKafkaProducer_send,
+           nb_safe_seed, run_script_and_cancel, true_after):
+    _o.__module__ = "fastkafka.testing"  # the public path, in reprs, pickles and docs, as in 0.8.0
+del _o

@@ -201,13 +201,26 @@ def test_stop_while_formatting_leaves_no_files(monkeypatch: pytest.MonkeyPatch) 
             super().__init__(*args, **kwargs)
             nodes.append(self)
 
-    def slow_format(java, libs, workdir, props, extra=()):  # the formatter writes after `terminate` deleted all
+    formatter: list[threading.Thread] = []
+    launched: list[BaseException | None] = []
+
+    def slow_format(java, libs, workdir, props, extra=(), args=()):  # it writes after `terminate` deleted all
+        formatter.append(threading.current_thread())
         formatting.set()
         go_on.wait(60)
         (workdir / "data").mkdir(parents=True)
         return workdir / "server.properties"
 
-    monkeypatch.setattr(akb, "_KafkaNode", RecordedNode)
+    class RecordedLaunch(RecordedNode):
+        def launch(self):
+            try:
+                super().launch()
+            except BaseException as e:
+                launched.append(e)
+                raise
+            launched.append(None)
+
+    monkeypatch.setattr(akb, "_KafkaNode", RecordedLaunch)
     monkeypatch.setattr(akb, "_format_storage", slow_format)
 
     async def main() -> None:
@@ -215,9 +228,13 @@ def test_stop_while_formatting_leaves_no_files(monkeypatch: pytest.MonkeyPatch) 
         assert await asyncio.to_thread(formatting.wait, 60)
         start.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await start
+            await asyncio.wait_for(start, 10)  # at once: the start does not wait for the formatter
         assert not nodes[0].workdir.exists()  # deleted by the cancelled start
         go_on.set()
 
-    asyncio.run(main())  # returns once the worker thread has finished
+    asyncio.run(main())
+    formatter[0].join(60)  # the abandoned worker thread ends once its loop has (after finishing the format)
+    assert not formatter[0].is_alive()
+    assert len(launched) == 1 and isinstance(launched[0], akb.KafkaStartError), launched
+    assert "stopped while it was starting" in str(launched[0])
     assert len(nodes) == 1 and not nodes[0].workdir.exists() and nodes[0].proc is None

@@ -303,7 +303,7 @@ def test_decode_errors_name_the_field_and_problem() -> None:
     with pytest.raises(DecodeError) as e:
         json_decoder(b'{"x": "one", "y": 1}', Point)
     assert "Could not decode JSON bytes as Point: x: Input should be a valid integer" in str(e.value)
-    assert e.value.model is Point and e.value.errors[0]["loc"] == ("x",)
+    assert e.value.model is Point and e.value.errors()[0]["loc"] == ("x",)
     assert isinstance(e.value, ValueError)
 
     with pytest.raises(DecodeError, match="not valid JSON"):

@@ -9,7 +9,7 @@ from helpers import unique_topic
 from pydantic import BaseModel
 
 from fastkafka import FastKafka, KafkaEvent
-from fastkafka._components.producer import RecoveringProducer
+from fastkafka._components.transport import RecoveringProducer
 
 pytestmark = pytest.mark.broker
 

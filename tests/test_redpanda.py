@@ -81,3 +81,18 @@ async def test_container_output_cannot_stall_the_start(monkeypatch: pytest.Monke
         await broker._start()
     assert time.monotonic() - t0 < 15
     assert not broker.is_started
+
+
+def test_get_service_config_string(tmp_path: Path) -> None:
+    "0.8.0's `get_service_config_string(service, *, data_dir)`: the Redpanda configuration the broker runs with."
+    import yaml
+
+    broker = LocalRedpandaBroker(listener_port=19093, seastar_core=2, memory="512M")
+    conf = yaml.safe_load(broker.get_service_config_string("redpanda", data_dir=tmp_path))
+    assert conf["redpanda"]["data_directory"] == str(tmp_path)
+    assert {"name": "external", "address": "127.0.0.1", "port": 19093} in conf["redpanda"]["advertised_kafka_api"]
+    cmd = broker.get_docker_cmd()
+    assert "external://127.0.0.1:19093" in cmd[cmd.index("--advertise-kafka-addr") + 1]
+    assert {"--smp=2", "--memory=512M"} <= set(conf["rpk"]["additional_start_flags"])
+    with pytest.raises(ValueError, match="Unknown service 'kafka'"):
+        broker.get_service_config_string("kafka", data_dir=tmp_path)

@@ -6,36 +6,34 @@
 __all__ = ['logger', 'F', 'topic_from_name', 'consumer_message', 'FastKafka']
 
 # %% ../../nbs/07_app.ipynb
-import asyncio
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from fastcore.basics import patch
 from pydantic import BaseModel
 
 from fastkafka._components.brokers import (
     APP_PARAMS, CONSUMER_PARAMS, LEGACY_PARAMS, PRODUCER_PARAMS, KafkaBrokers, check_brokers_override, check_kwargs,
-    consumer_config, make_kafka_brokers, mask_secrets, producer_config,
+    make_kafka_brokers, with_client_options,
 )
-from .._components.consumer import ConsumerRunner, handler_parameters
+from .._components.consumer import handler_parameters
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
-from .._components.events import EventMetadata
 from .._components.executors import get_executor
 from .._components.helpers import list_item, resolved_hints
 from .._components.logger import get_logger
 from fastkafka._components.mocks import (
-    _READY, AwaitedMock, MockNamespace, call_with_copies, create_mock, wrap_with_mock,
+    QUEUED, AwaitedMock, MockNamespace, call_with_copies, create_mock, wrap_with_mock,
 )
-from fastkafka._components.producer import (
-    ProducerNotStartedError, RecoveringProducer, Sender, producer_wrapper, unwrap_return_type,
-)
-from .._components.specs import ConsumerSpec, ProducerSpec
-from .._components.transport import ProducerClient, Transport, current_transport
+from .._components.producer import ProducerNotStartedError, Sender, producer_wrapper, unwrap_return_type
+from .._components.runtime import AppRuntime
+from .._components.specs import AppModel, ConsumerSpec, ProducerSpec
+from .._components.transport import Transport, current_transport
 
 logger = get_logger(__name__)
 
@@ -69,191 +67,92 @@ def consumer_message(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _ProducerSlot:
-    "Where a producer function finds its app's running client."
+class FastKafka:
+    "A Kafka application: `@consumes` / `@produces` functions, started and stopped with `async with app:`."
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.sender: Sender | None = None  # set while the app runs
-
-    def get(self) -> Sender:
-        if self.sender is None:
-            raise ProducerNotStartedError(
-                f"{self.name}() sends to Kafka, but its FastKafka app is not running. Enter the app first "
-                "(`async with app:`, `fastkafka run`, a Tester, or FastAPI with app.fastapi_lifespan(...))."
-            )
-        return self.sender
-
-# %% ../../nbs/07_app.ipynb
-def _check_broker_name(brokers: KafkaBrokers, name: str) -> str:
-    if name not in brokers.brokers:
-        raise ValueError(
-            f"Given kafka_broker_name '{name}' is not found in kafka_brokers, available options are "
-            f"{brokers.brokers.keys()}"
-        )
-    return name
-
-
-class _AppBase:
-    "What every part of `FastKafka` keeps."
-
+    @with_client_options("app")
     def __init__(
-        self, *, title: str | None = None, description: str | None = None, version: str | None = None,
-        contact: dict[str, str] | None = None, kafka_brokers: Mapping[str, Any] | KafkaBrokers | None = None,
-        root_path: Path | str | None = None,
-        lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None, **kwargs: Any,
-    ) -> None:
+        self,
+        *,
+        title: str | None = None,  # title of the docs
+        description: str | None = None,  # description of the docs
+        version: str | None = None,  # version of the docs
+        contact: dict[str, str] | None = None,  # contact of the docs: name, url, email
+        kafka_brokers: Mapping[str, Any] | KafkaBrokers | None = None,  # named broker entries (default: localhost)
+        root_path: Path | str | None = None,  # where `create_docs()` writes (default: the current folder)
+        lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None,  # entered around each run
+        **kwargs: Any,
+    ) -> None:  # (aiokafka producer and consumer options for every client, and bootstrap_servers_id)
         self._kwargs = check_kwargs(kwargs, APP_PARAMS, "FastKafka()")
         self._title, self._description, self._version = title or "", description or "", version or ""
         self._contact, self._root_path = contact, root_path
         self._kafka_brokers: KafkaBrokers = make_kafka_brokers(kafka_brokers)
         self.lifespan = lifespan
-        self.lifespan_ctx: AbstractAsyncContextManager[None] | None = None
+        self.lifespan_ctx: AbstractAsyncContextManager[None] | None = None  # the lifespan entered by the run
         self._consumers: list[ConsumerSpec] = []
         self._producers: list[ProducerSpec] = []
-        self._slots: list[_ProducerSlot] = []
         self._background: list[Callable[[], Any]] = []
-        self._transport: Transport | None = None  # set by the Tester; else current_transport() at start
         self.benchmark_results: dict[str, dict[str, Any]] = {}
         self._mocks: dict[str, Any] = {}
         self.mocks, self.awaited_mocks = MockNamespace(), MockNamespace(kind="awaited mocks")  # see create_mocks()
-        self._on_handler_error: Callable[[BaseException], None] | None = None  # hook for the Tester
-        self._stack: AsyncExitStack | None = None
-        self._runners: list[ConsumerRunner] = []
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._task_failures: list[BaseException] = []
-        self._is_started = False
+        self._runtime: AppRuntime | None = None
         name = self._kwargs.pop("bootstrap_servers_id", None)
         names = self._kafka_brokers.names()
-        self._kafka_broker_name: str | None = (
-            "localhost" if "localhost" in names else names[0] if len(names) == 1 else None
-        )
+        self._kafka_broker_name = "localhost" if "localhost" in names else names[0] if len(names) == 1 else None
         if name is not None:
-            self._kafka_broker_name = _check_broker_name(self._kafka_brokers, name)
+            self._kafka_broker_name = self.model.broker_name(name)
 
-# %% ../../nbs/07_app.ipynb
-class _Brokers(_AppBase):
+    @property
+    def model(self) -> AppModel:
+        "What this app declared so far, as an immutable record."
+        return AppModel(
+            title=self._title, version=self._version, description=self._description, contact=self._contact,
+            root_path=self._root_path, kafka_brokers=self._kafka_brokers, kafka_broker_name=self._kafka_broker_name,
+            client_options=dict(self._kwargs), consumers=tuple(self._consumers), producers=tuple(self._producers),
+            background=tuple(self._background),
+        )
+
+    @property
+    def runtime(self) -> AppRuntime | None:
+        "The app's current run while it runs (see `06f_runtime`), else None."
+        return self._runtime
+
+    @property
+    def is_started(self) -> bool:
+        "True while the app runs with every consumer and background task alive."
+        return self._runtime is not None and self._runtime.running
+
+    def running(
+        self,
+        *,
+        transport: Transport | None = None,  # where clients come from; default: `current_transport()`
+        kafka_broker_name: str | None = None,  # the broker entry to connect to; default: the app's choice
+        on_handler_error: Callable[[BaseException], None] | None = None,  # told of every error of a mocked handler
+    ) -> "AbstractAsyncContextManager[FastKafka]":
+        "An `async with` block that runs this app: lifespan entered, a runtime started; both stopped at its end."
+        handlers = {i: wrap_with_mock(s.func, m, on_handler_error) for i, s in enumerate(self._consumers)
+                    if (m := self._mocks.get(s.func.__name__)) is not None}
+        return _Run(self, transport or current_transport(), kafka_broker_name, handlers)
+
+    async def __aenter__(self) -> "FastKafka":
+        self._entered = self.running()
+        return await self._entered.__aenter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        return await self._entered.__aexit__(exc_type, exc, tb)
+
     def set_kafka_broker(
         self,
         kafka_broker_name: str,  # a name from the app's kafka_brokers
     ) -> None:
         "Choose the broker entry the app connects to when it starts."
-        _check_broker_name(self._kafka_brokers, kafka_broker_name)
-        if self._is_started and kafka_broker_name != self._kafka_broker_name:
+        self.model.broker_name(kafka_broker_name)
+        if self.is_started and kafka_broker_name != self._kafka_broker_name:
             logger.warning("set_kafka_broker(%r): the app is running; the change applies from its next start",
                            kafka_broker_name)
         self._kafka_broker_name = kafka_broker_name
-
-    def _broker_name(self) -> str:
-        if self._kafka_broker_name is None:
-            raise ValueError(
-                f"This app names several Kafka brokers ({', '.join(self._kafka_brokers.names())}) and none was "
-                "chosen; call app.set_kafka_broker(name) or run it with `fastkafka run --kafka-broker NAME`"
-            )
-        return self._kafka_broker_name
-
-    def get_topics(self) -> set[str]:
-        "Every topic the app consumes from or produces to."
-        return {s.topic for s in self._consumers} | {s.topic for s in self._producers}
-
-# %% ../../nbs/07_app.ipynb
-class _Consumes(_Brokers):
-    def consumes(
-        self, topic: str | None = None,  # topic to consume; default: the function name without `prefix`
-        decoder: str | Callable[[bytes, type[BaseModel]], Any] = "json",  # "json", "avro" or (raw, cls) -> msg
-        *, executor: Any = None,  # "SequentialExecutor" (default), "DynamicTaskExecutor" or an instance
-        brokers: Mapping[str, Any] | KafkaBrokers | None = None,  # per-consumer brokers (same names as the app's)
-        prefix: str = "on_",  # stripped from the function name to get the topic
-        description: str | None = None,  # for the docs; default: the docstring
-        **kwargs: Any,  # AIOKafkaConsumer keyword arguments for this consumer
-    ) -> Callable[[F], F]:
-        "Register the decorated function to be called with each message (or batch) consumed from `topic`."
-        kwargs = check_kwargs(kwargs, CONSUMER_PARAMS | LEGACY_PARAMS, "@app.consumes()")
-        if "bootstrap_servers" in kwargs:
-            logger.warning("@app.consumes(bootstrap_servers=...) is ignored: the address comes from the broker "
-                           "entry (kafka_brokers= on the app, or brokers= on the decorator)")
-        decode, decoder_name = resolve_decoder(decoder)
-        get_executor(executor)  # an unknown name fails here, not at start
-        override = check_brokers_override(self._kafka_brokers, brokers)
-
-        def decorator(func: F) -> F:
-            t = topic or topic_from_name(func.__name__, prefix)
-            message_type, batch = consumer_message(func)
-            spec = ConsumerSpec(
-                func=func, topic=t, message_type=message_type,
-                batch=batch, decoder=decode, decoder_name=decoder_name,
-                executor=executor if executor is not None else "SequentialExecutor", brokers=override,
-                description=description or inspect.getdoc(func), kwargs=kwargs,
-            )
-            self._consumers.append(spec)
-            self._expose(func.__name__, func)
-            return func
-
-        return decorator
-
-    def _expose(self, name: str, func: Callable[..., Any]) -> None:
-        if not hasattr(type(self), name):  # never hide a method of the app
-            setattr(self, name, func)
-
-# %% ../../nbs/07_app.ipynb
-class _Produces(_Consumes):
-    def produces(
-        self, topic: str | None = None,  # topic to send to; default: the function name without `prefix`
-        encoder: str | Callable[[BaseModel], bytes] = "json",  # "json", "avro" or msg -> bytes
-        *, prefix: str = "to_",  # stripped from the function name to get the topic
-        brokers: Mapping[str, Any] | KafkaBrokers | None = None,  # per-producer brokers (same names as the app's)
-        description: str | None = None,  # for the docs; default: the docstring
-        **kwargs: Any,  # AIOKafkaProducer keyword arguments for this producer
-    ) -> Callable[[F], F]:
-        "Send what the decorated function returns to `topic`, each time it is called."
-        kwargs = check_kwargs(kwargs, PRODUCER_PARAMS | LEGACY_PARAMS, "@app.produces()")
-        if "bootstrap_servers" in kwargs:
-            logger.warning("@app.produces(bootstrap_servers=...) is ignored: the address comes from the broker "
-                           "entry (kafka_brokers= on the app, or brokers= on the decorator)")
-        encode, encoder_name = resolve_encoder(encoder)
-        override = check_brokers_override(self._kafka_brokers, brokers)
-
-        def decorator(func: F) -> F:
-            name = func.__name__
-            t = topic or topic_from_name(name, prefix)
-            message_type, batch, keyed = unwrap_return_type(func)
-            slot = _ProducerSlot(name)
-            wrapper = producer_wrapper(func, t, encode, slot.get, functools.partial(self._observe, name))
-            self._producers.append(ProducerSpec(
-                func=func, wrapper=wrapper, topic=t, message_type=message_type, batch=batch, keyed=keyed,
-                encoder=encode, encoder_name=encoder_name, brokers=override,
-                description=description or inspect.getdoc(func), kwargs=kwargs,
-            ))
-            self._slots.append(slot)
-            self._expose(name, wrapper)
-            return wrapper  # type: ignore[return-value]
-
-        return decorator
-
-    def _observe(self, name: str, value: Any) -> Any:
-        "Record a copy of what producer `name` returned in its mock, if it has one."
-        mock = self._mocks.get(name)
-        if mock is None:
-            return None
-        res = call_with_copies(mock, value)
-        return None if res is _READY else res  # a queued call: nothing for the producer to await
-
-# %% ../../nbs/07_app.ipynb
-class _Extras(_Produces):
-    def run_in_background(self) -> Callable[[F], F]:
-        "Run the decorated `async def f()` as a task while the app runs."
-
-        def decorator(func: F) -> F:
-            if not inspect.iscoroutinefunction(func):
-                raise ValueError(f"run_in_background() needs an `async def` function; {func.__name__} is not one")
-            params = inspect.signature(func).parameters.values()
-            if any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
-                raise ValueError(f"run_in_background(): {func.__name__}() must be callable without arguments")
-            logger.info("run_in_background() : Adding function '%s' as background task", func.__name__)
-            self._background.append(func)
-            return func
-
-        return decorator
 
     def create_mocks(self) -> None:
         "Give every consumer and producer function a mock: `app.mocks.<name>` and `app.awaited_mocks.<name>`."
@@ -262,156 +161,40 @@ class _Extras(_Produces):
         self.mocks = MockNamespace(self._mocks)
         self.awaited_mocks = MockNamespace({n: AwaitedMock(m) for n, m in self._mocks.items()}, kind="awaited mocks")
 
-    def _handler(self, spec: ConsumerSpec) -> Callable[..., Any] | None:
-        mock = self._mocks.get(spec.func.__name__)
-        return None if mock is None else wrap_with_mock(spec.func, mock, self._on_handler_error)
-
 # %% ../../nbs/07_app.ipynb
-def _producer_client(transport: Transport, config: dict[str, Any]) -> ProducerClient:
-    "A client for `config`; idempotent ones recover from failed deliveries (see `05_producer`)."
-    if (config.get("enable_idempotence") and not config.get("transactional_id")
-            and getattr(transport, "needs_producer_recovery", True)):
-        return RecoveringProducer(lambda: transport.create_producer(**config))
-    return transport.create_producer(**config)
+class _Run:
+    "`async with app.running(...)`: one runtime of `app`, inside its lifespan."
 
+    def __init__(self, app: FastKafka, transport: Transport, broker_name: str | None,
+                 handlers: dict[int, Callable[..., Any]]) -> None:
+        self.app = app
+        self.ctx: AbstractAsyncContextManager[None] | None = None
+        self.runtime = AppRuntime(app.model, transport=transport, broker_name=broker_name, handlers=handlers)
 
-class _Start(_Extras):
-    async def _start_producers(self, stack: AsyncExitStack, transport: Transport, name: str) -> None:
-        loop = asyncio.get_running_loop()
-        clients: list[tuple[dict[str, Any], ProducerClient]] = []
-        stack.callback(self._clear_slots)
-        for spec, slot in zip(self._producers, self._slots, strict=True):
-            servers = (spec.brokers or self._kafka_brokers).bootstrap_servers(name)
-            config = producer_config(self._kwargs, spec.kwargs, servers)
-            client = next((c for cfg, c in clients if cfg == config), None)
-            if client is None:
-                logger.info("Starting a producer client with %s", mask_secrets(config))
-                client = _producer_client(transport, config)
-                stack.push_async_callback(client.stop)
-                await client.start()
-                clients.append((config, client))
-            slot.sender = Sender(client, loop)
-        stack.callback(self._clear_slots)  # runs before the clients stop
-
-    def _clear_slots(self) -> None:
-        for slot in self._slots:
-            slot.sender = None
-
-    async def _start_consumers(self, stack: AsyncExitStack, transport: Transport, name: str) -> None:
-        runners: list[ConsumerRunner] = []
-        self._runners = runners
-        stack.push_async_callback(self._stop_consumers, runners)
-        for spec in self._consumers:
-            servers = (spec.brokers or self._kafka_brokers).bootstrap_servers(name)
-            config = consumer_config(self._kwargs, spec.kwargs, servers)
-            runner = ConsumerRunner(spec, transport=transport, config=config, handler=self._handler(spec))
-            logger.info("Starting the consumer of %r with %s", spec.topic, mask_secrets(config))
-            await runner.start()
-            runners.append(runner)
-
-    async def _stop_consumers(self, runners: list[ConsumerRunner]) -> None:
-        results = await asyncio.gather(*(r.stop() for r in runners[::-1]), return_exceptions=True)
-        for r, res in zip(runners[::-1], results, strict=True):
-            if isinstance(res, BaseException):
-                logger.error("Stopping the consumer of %r raised %r", r.spec.topic, res, exc_info=res)
-
-# %% ../../nbs/07_app.ipynb
-class _Background(_Start):
-    def _start_background(self, stack: AsyncExitStack) -> None:
-        self._tasks, self._task_failures = [], []
-        stack.push_async_callback(self._stop_background)
-        for func in self._background:
-            task = asyncio.create_task(func(), name=func.__name__)
-            task.add_done_callback(self._task_done)
-            self._tasks.append(task)
-
-    def _task_done(self, task: "asyncio.Task[Any]") -> None:
-        if not task.cancelled() and task.exception() is not None:
-            e = task.exception()
-            logger.error("Background task %r failed: %r", task.get_name(), e, exc_info=e)
-            self._task_failures.append(e)  # type: ignore[arg-type]
-
-    async def _stop_background(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-
-    @property
-    def is_started(self) -> bool:
-        "True while the app runs with every consumer and background task alive."
-        return self._is_started and not self._task_failures and all(r.running for r in self._runners)
-
-    async def _until_broken(self) -> None:
-        "Wait until a consumer or background task of the running app dies (`is_started` is then False)."
-        stops = {asyncio.ensure_future(r.wait_stopped()) for r in self._runners}
-        pending: set[asyncio.Future[Any]] = stops | set(self._tasks)
-        try:
-            while self.is_started and pending:
-                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if self.is_started:  # everything left finished its work normally: nothing can break any more
-                await asyncio.Event().wait()
-        finally:
-            for f in stops:
-                f.cancel()
-
-# %% ../../nbs/07_app.ipynb
-class _Lifecycle(_Background):
-    async def _start(self) -> None:
-        if self._stack is not None:
+    async def __aenter__(self) -> FastKafka:
+        app = self.app
+        if app._runtime is not None:
             raise RuntimeError("This FastKafka app is already running; leave `async with app:` before entering again")
-        name = self._broker_name()
-        transport = self._transport if self._transport is not None else current_transport()
-        stack = AsyncExitStack()
-        try:
-            await self._start_producers(stack, transport, name)
-            await self._start_consumers(stack, transport, name)
-            self._start_background(stack)
-        except BaseException:
-            try:
-                await stack.aclose()
-            except Exception:
-                logger.exception("Stopping what had started after a failed start raised")
-            raise
-        self._stack, self._is_started = stack, True
-        logger.info("FastKafka app started (broker %r, %d consumer(s), %d producer(s))", name,
-                    len(self._consumers), len(self._producers))
-
-    async def _stop(self) -> list[tuple[str, BaseException]]:
-        stack, self._stack = self._stack, None
-        if stack is None:
-            return []
-        try:
-            await stack.aclose()
-        finally:
-            self._is_started = False
-        failures = [(f"The consumer of {r.spec.topic!r}", r.failure) for r in self._runners if r.failure is not None]
-        failures += [("A background task", e) for e in self._task_failures]
-        logger.info("FastKafka app stopped")
-        return failures
-
-# %% ../../nbs/07_app.ipynb
-class _Context(_Lifecycle):
-    async def __aenter__(self) -> "_Context":
-        ctx = self.lifespan(self) if self.lifespan is not None else None
+        ctx = app.lifespan(app) if app.lifespan is not None else None
         if ctx is not None:
             await ctx.__aenter__()
         try:
-            await self._start()
+            await self.runtime.start()
         except BaseException as e:
             if ctx is not None:
                 await ctx.__aexit__(type(e), e, e.__traceback__)
             raise
-        self.lifespan_ctx = ctx
-        return self
+        app._runtime, app.lifespan_ctx, self.ctx = self.runtime, ctx, ctx
+        return app
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
-        ctx, self.lifespan_ctx = self.lifespan_ctx, None
+        ctx, self.app.lifespan_ctx = self.ctx, None
         try:
-            failures = await self._stop()
+            failures = await self.runtime.stop()
         finally:
+            self.app._runtime = None
             suppress = await ctx.__aexit__(exc_type, exc, tb) if ctx is not None else None
         if failures and exc_type is None:
             where, error = failures[0]
@@ -419,41 +202,162 @@ class _Context(_Lifecycle):
         return suppress
 
 # %% ../../nbs/07_app.ipynb
-class FastKafka(_Context):
-    "A Kafka application: `@consumes` / `@produces` functions, started and stopped with `async with app:`."
+@patch
+@with_client_options("consumer")
+def consumes(
+    self: FastKafka,
+    topic: str | None = None,  # topic to consume; default: the function name without `prefix`
+    decoder: str | Callable[[bytes, type[BaseModel]], Any] = "json",  # "json", "avro" or (raw, cls) -> msg
+    *,
+    executor: Any = None,  # "SequentialExecutor" (default), "DynamicTaskExecutor" or an instance
+    brokers: Mapping[str, Any] | KafkaBrokers | None = None,  # per-consumer brokers (same names as the app's)
+    prefix: str = "on_",  # stripped from the function name to get the topic
+    description: str | None = None,  # for the docs; default: the docstring
+    **kwargs: Any,
+) -> Callable[[F], F]:  # a decorator that registers the function and returns it
+    "Register the decorated function to be called with each message (or batch) consumed from `topic`."
+    kwargs = check_kwargs(kwargs, CONSUMER_PARAMS | LEGACY_PARAMS, "@app.consumes()")
+    if "bootstrap_servers" in kwargs:
+        logger.warning("@app.consumes(bootstrap_servers=...) is ignored: the address comes from the broker "
+                       "entry (kafka_brokers= on the app, or brokers= on the decorator)")
+    decode, decoder_name = resolve_decoder(decoder)
+    get_executor(executor)  # an unknown name fails here, not at start
+    override = check_brokers_override(self._kafka_brokers, brokers)
 
-    def benchmark(
-        self,
-        interval: int | timedelta = 1,  # seconds (or a timedelta) between throughput reports
-        *,
-        sliding_window_size: int | None = None,  # also report the mean of the last N reports
-    ) -> Callable[[F], F]:
-        "Count calls of the decorated function and log its throughput every `interval`."
-        from fastkafka._components.benchmarking import benchmark  # a leaf module; imported on use
+    def decorator(func: F) -> F:
+        t = topic or topic_from_name(func.__name__, prefix)
+        message_type, batch = consumer_message(func)
+        self._consumers.append(ConsumerSpec(
+            func=func, topic=t, message_type=message_type, batch=batch, decoder=decode, decoder_name=decoder_name,
+            executor=executor if executor is not None else "SequentialExecutor", brokers=override,
+            description=description or inspect.getdoc(func), kwargs=kwargs,
+        ))
+        _expose(self, func.__name__, func)
+        return func
 
-        return benchmark(self.benchmark_results, interval, sliding_window_size=sliding_window_size)
+    return decorator
 
-    def create_docs(self) -> Any:
-        "Write the app's AsyncAPI spec and HTML docs under `<root_path>/asyncapi/` (needs Node.js; see 08a_docs)."
-        from fastkafka._components.docs import create_docs  # a leaf module; imported on use
 
-        return create_docs(self)
+def _expose(app: FastKafka, name: str, func: Callable[..., Any]) -> None:
+    if not hasattr(type(app), name):  # never hide a method of the app
+        setattr(app, name, func)
 
-    def fastapi_lifespan(
-        self,
-        kafka_broker_name: str,  # the broker entry to connect to
-    ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-        "A FastAPI `lifespan` that runs this app for as long as the FastAPI app runs."
-        _check_broker_name(self._kafka_brokers, kafka_broker_name)
+# %% ../../nbs/07_app.ipynb
+@patch
+@with_client_options("producer")
+def produces(
+    self: FastKafka,
+    topic: str | None = None,  # topic to send to; default: the function name without `prefix`
+    encoder: str | Callable[[BaseModel], bytes] = "json",  # "json", "avro" or msg -> bytes
+    *,
+    prefix: str = "to_",  # stripped from the function name to get the topic
+    brokers: Mapping[str, Any] | KafkaBrokers | None = None,  # per-producer brokers (same names as the app's)
+    description: str | None = None,  # for the docs; default: the docstring
+    **kwargs: Any,
+) -> Callable[[F], F]:  # a decorator that returns the sending wrapper
+    "Send what the decorated function returns to `topic`, each time it is called."
+    kwargs = check_kwargs(kwargs, PRODUCER_PARAMS | LEGACY_PARAMS, "@app.produces()")
+    if "bootstrap_servers" in kwargs:
+        logger.warning("@app.produces(bootstrap_servers=...) is ignored: the address comes from the broker "
+                       "entry (kafka_brokers= on the app, or brokers= on the decorator)")
+    encode, encoder_name = resolve_encoder(encoder)
+    override = check_brokers_override(self._kafka_brokers, brokers)
 
-        @asynccontextmanager
-        async def lifespan(fastapi_app: Any) -> AsyncIterator[None]:
-            self.set_kafka_broker(kafka_broker_name)
-            async with self:
-                yield
+    def decorator(func: F) -> F:
+        name = func.__name__
+        t = topic or topic_from_name(name, prefix)
+        message_type, batch, keyed = unwrap_return_type(func)
+        get_sender = functools.partial(_sender, self, len(self._producers), name)
+        wrapper = producer_wrapper(func, t, encode, get_sender, functools.partial(_observe, self, name))
+        self._producers.append(ProducerSpec(
+            func=func, wrapper=wrapper, topic=t, message_type=message_type, batch=batch, keyed=keyed,
+            encoder=encode, encoder_name=encoder_name, brokers=override,
+            description=description or inspect.getdoc(func), kwargs=kwargs,
+        ))
+        _expose(self, name, wrapper)
+        return wrapper  # type: ignore[return-value]
 
-        return lifespan
+    return decorator
 
-    async def __aenter__(self) -> "FastKafka":
-        await super().__aenter__()
-        return self
+
+def _sender(app: FastKafka, index: int, name: str) -> Sender:
+    "Where the `index`-th producer function sends while the app runs."
+    try:
+        if app._runtime is not None:
+            return app._runtime.sender(index)
+    except KeyError:  # the run is stopping
+        pass
+    raise ProducerNotStartedError(
+        f"{name}() sends to Kafka, but its FastKafka app is not running. Enter the app first "
+        "(`async with app:`, `fastkafka run`, a Tester, or FastAPI with app.fastapi_lifespan(...))."
+    )
+
+
+def _observe(app: FastKafka, name: str, value: Any) -> Any:
+    "Record a copy of what producer `name` returned in its mock, if it has one."
+    mock = app._mocks.get(name)
+    if mock is None:
+        return None
+    res = call_with_copies(mock, value)
+    return None if res is QUEUED else res  # a queued call: nothing for the producer to await
+
+# %% ../../nbs/07_app.ipynb
+@patch
+def get_topics(self: FastKafka) -> set[str]:
+    "Every topic the app consumes from or produces to."
+    return self.model.topics()
+
+# %% ../../nbs/07_app.ipynb
+@patch
+def run_in_background(self: FastKafka) -> Callable[[F], F]:
+    "Run the decorated `async def f()` as a task while the app runs."
+
+    def decorator(func: F) -> F:
+        if not inspect.iscoroutinefunction(func):
+            raise ValueError(f"run_in_background() needs an `async def` function; {func.__name__} is not one")
+        params = inspect.signature(func).parameters.values()
+        if any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            raise ValueError(f"run_in_background(): {func.__name__}() must be callable without arguments")
+        logger.info("run_in_background() : Adding function '%s' as background task", func.__name__)
+        self._background.append(func)
+        return func
+
+    return decorator
+
+# %% ../../nbs/07_app.ipynb
+@patch
+def benchmark(
+    self: FastKafka,
+    interval: int | timedelta = 1,  # seconds (or a timedelta) between throughput reports
+    *,
+    sliding_window_size: int | None = None,  # also report the mean of the last N reports
+) -> Callable[[F], F]:
+    "Count calls of the decorated function and log its throughput every `interval`."
+    from fastkafka._components.benchmarking import benchmark  # a leaf module; imported on use
+
+    return benchmark(self.benchmark_results, interval, sliding_window_size=sliding_window_size)
+
+
+@patch
+def create_docs(self: FastKafka) -> Any:
+    "Write the app's AsyncAPI spec and HTML docs under `<root_path>/asyncapi/` (needs Node.js; see 06e_docs)."
+    from fastkafka._components.docs import create_docs  # a leaf module; imported on use
+
+    return create_docs(self)
+
+
+@patch
+def fastapi_lifespan(
+    self: FastKafka,
+    kafka_broker_name: str,  # the broker entry to connect to
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    "A FastAPI `lifespan` that runs this app for as long as the FastAPI app runs."
+    self.model.broker_name(kafka_broker_name)
+
+    @asynccontextmanager
+    async def lifespan(fastapi_app: Any) -> AsyncIterator[None]:
+        self.set_kafka_broker(kafka_broker_name)
+        async with self:
+            yield
+
+    return lifespan

@@ -11,11 +11,12 @@ import asyncio
 import inspect
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, cast
 
 from aiokafka.abc import ConsumerRebalanceListener
+from fastcore.basics import patch
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
@@ -23,7 +24,7 @@ from .app import FastKafka
 from .._components.brokers import consumer_config, producer_config
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.logger import get_logger
-from .._components.mocks import _READY, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies
+from .._components.mocks import QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies
 from .._components.producer import Records, to_records
 from .._components.specs import ConsumerSpec, ProducerSpec
 from .._components.transport import ConsumerClient, ProducerClient, Transport, current_transport
@@ -68,7 +69,7 @@ class MirrorSender:
             raise RuntimeError(f"tester.{self.__name__}() sends only while the Tester runs: call it inside "
                                "`async with Tester(app) as tester:`")
         res = call_with_copies(self.mock, msg)
-        if res is not _READY:  # a mock configured by the test: called the stock way
+        if res is not QUEUED:  # a mock configured by the test: called the stock way
             await res
         client, topic = self.client, self.topic
         if isinstance(msg, BaseModel):  # the common case, kept short
@@ -106,7 +107,7 @@ class MirrorReceiver:
                 on_error(e)
                 continue
             res = mock(msg)
-            if res is not _READY:
+            if res is not QUEUED:
                 await res
 
     def __repr__(self) -> str:
@@ -155,13 +156,9 @@ class _TrackedConsumer:
         client: Any = self._client
         if self._group is not None:
             await self._assigned.wait()
-        elif not client.assignment():
-            subscription = getattr(client, "_subscription", None)  # aiokafka's: tells when partitions arrive
+        else:  # no group: partitions come with the first metadata, and the protocol has no event for that
             while not client.assignment():
-                if subscription is not None:
-                    await subscription.wait_for_assignment()
-                else:
-                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)
         for tp in client.assignment():
             await client.position(tp)
 
@@ -172,7 +169,6 @@ class _TrackingTransport:
     def __init__(self, base: Transport) -> None:
         self.base = base
         self.consumers: list[_TrackedConsumer] = []
-        self.needs_producer_recovery = getattr(base, "needs_producer_recovery", True)  # see 07_app
 
     def create_producer(self, **config: Any) -> ProducerClient:
         return self.base.create_producer(**config)
@@ -184,7 +180,7 @@ class _TrackingTransport:
 
 # %% ../../nbs/10_tester.ipynb
 def _brokers_key(app: FastKafka, spec: ConsumerSpec | ProducerSpec) -> str:
-    return (spec.brokers or app._kafka_brokers).model_dump_json()
+    return (spec.brokers or app.model.kafka_brokers).model_dump_json()
 
 
 def mirror_encoder(apps: list[FastKafka], app: FastKafka, spec: ConsumerSpec) -> Callable[[Any], bytes]:
@@ -192,7 +188,7 @@ def mirror_encoder(apps: list[FastKafka], app: FastKafka, spec: ConsumerSpec) ->
     if spec.decoder_name in ("json", "avro"):
         return resolve_encoder(spec.decoder_name)[0]
     for a in apps:
-        for p in a._producers:
+        for p in a.model.producers:
             if p.topic == spec.topic and p.encoder_name == "custom" and _brokers_key(a, p) == _brokers_key(app, spec):
                 return p.encoder
     return resolve_encoder("json")[0]
@@ -206,7 +202,7 @@ def mirror_decoder(apps: list[FastKafka], app: FastKafka, spec: ProducerSpec) ->
         decode = resolve_decoder(spec.encoder_name)[0]
     else:
         for a in apps:
-            for c in a._consumers:
+            for c in a.model.consumers:
                 same = c.topic == spec.topic and _brokers_key(a, c) == _brokers_key(app, spec)
                 if same and c.decoder_name == "custom":
                     decode, model = c.decoder, c.message_type
@@ -215,74 +211,11 @@ def mirror_decoder(apps: list[FastKafka], app: FastKafka, spec: ProducerSpec) ->
     return lambda raw: decode(raw, model)
 
 # %% ../../nbs/10_tester.ipynb
-class _TesterBase(FastKafka):
-    "What a Tester keeps: its apps, mirrors, failures."
+class Tester(FastKafka):
+    "Runs apps for a test: `tester.to_<topic>(msg)` sends, `tester.on_<topic>` observes, mocks assert."
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
-    apps: list[FastKafka]
-    use_in_memory_broker: bool
-    senders: dict[tuple[str, str], MirrorSender]
-    receivers: dict[tuple[str, str], MirrorReceiver]
-    mirrors: dict[Any, Any]
-    _failures: list[BaseException]
-    _awaited: list[AwaitedMock]
-    _mirror_mocks: dict[str, Any]
-    _mirror_awaited: dict[str, Any]
-
-    def _awaited_mock(self, mock: Any) -> AwaitedMock:
-        awaited = AwaitedMock(mock, failures=lambda: self._failures)
-        self._awaited.append(awaited)
-        return awaited
-
-    def _add_mirrors(self, a: FastKafka) -> None:
-        "Add mirrors for the topics of app `a`."
-        for c in a._consumers:
-            key = (c.topic, _brokers_key(a, c))
-            if key not in self.senders:
-                self.senders[key] = MirrorSender(mirror_name("to", c.topic), c.topic, a, c,
-                                                 mirror_encoder(self.apps, a, c))
-                self.senders[key].awaited = self._awaited_mock(self.senders[key].mock)
-            self.senders[key].functions.append(c.func.__name__)
-            self.mirrors[c.func] = self.senders[key]
-        for p in a._producers:
-            key = (p.topic, _brokers_key(a, p))
-            if key not in self.receivers:
-                self.receivers[key] = r = MirrorReceiver(mirror_name("on", p.topic), p.topic, a, p,
-                                                         mirror_decoder(self.apps, a, p), lambda: self._failures)
-                self._awaited.append(r.awaited)
-            self.receivers[key].functions.append(p.func.__name__)
-            self.mirrors[p.wrapper] = self.mirrors[p.func] = self.receivers[key].awaited
-
-# %% ../../nbs/10_tester.ipynb
-class _TesterNames(_TesterBase):
-    def _name_mirrors(self) -> None:
-        named: dict[str, list[MirrorSender | MirrorReceiver]] = {}
-        every: list[MirrorSender | MirrorReceiver] = [*self.senders.values(), *self.receivers.values()]
-        for m in every:
-            named.setdefault(m.__name__, []).append(m)
-        self._mirror_mocks, self._mirror_awaited = {}, {}
-        for name, found in named.items():
-            if len(found) > 1:
-                topics = ", ".join(sorted({m.topic for m in found}))
-                amb = AmbiguousMirror(topics, [f for m in found for f in m.functions])
-                setattr(self, name, amb)
-                self._mirror_mocks[name] = self._mirror_awaited[name] = amb
-            else:
-                m = found[0]
-                setattr(self, name, m if isinstance(m, MirrorSender) else m.awaited)
-                self._mirror_mocks[name], self._mirror_awaited[name] = m.mock, m.awaited
-        self.mocks = MockNamespace(self._mirror_mocks)
-        self.awaited_mocks = MockNamespace(self._mirror_awaited, kind="awaited mocks")
-
-    def _record_failure(self, error: BaseException) -> None:
-        "An app's function raised `error`: keep it for the test and wake every waiting assertion."
-        self._failures.append(error)
-        for awaited in self._awaited:
-            awaited._watchers.notify()
-
-# %% ../../nbs/10_tester.ipynb
-class _TesterMirrors(_TesterNames):
-    "Builds the mirrors of the apps' topics."
+    ready_timeout: float = 30.0  # seconds `async with` waits for every consumer to be ready
 
     def __init__(
         self,
@@ -293,105 +226,41 @@ class _TesterMirrors(_TesterNames):
         apps = list(app) if isinstance(app, list | tuple) else [app]
         if not apps or not all(isinstance(a, FastKafka) for a in apps):
             raise ValueError(f"Tester() needs a FastKafka app or a non-empty list of them, got {app!r}")
-        super().__init__(kafka_brokers=apps[0]._kafka_brokers)
-        self._kafka_broker_name = apps[0]._kafka_broker_name
+        first = apps[0].model
+        super().__init__(kafka_brokers=first.kafka_brokers)
+        self._kafka_broker_name = first.kafka_broker_name
         self.apps, self.use_in_memory_broker = apps, use_in_memory_broker
-        self._failures, self._awaited, self.senders, self.receivers, self.mirrors = [], [], {}, {}, {}
+        self.broker_override: str | None = None  # the broker entry of every app for one block (`using_*`)
+        self._failures: list[BaseException] = []
+        self._awaited: list[AwaitedMock] = []
+        self.senders: dict[tuple[str, str], MirrorSender] = {}
+        self.receivers: dict[tuple[str, str], MirrorReceiver] = {}
+        self.mirrors: dict[Any, Any] = {}
+        self._tester_stack: AsyncExitStack | None = None
         for a in apps:
             a.create_mocks()
-            a.awaited_mocks = MockNamespace({n: self._awaited_mock(m) for n, m in a.mocks._asdict().items()},
+            a.awaited_mocks = MockNamespace({n: _awaited_mock(self, m) for n, m in a.mocks.as_dict().items()},
                                             kind="awaited mocks")
-            self._add_mirrors(a)
-        self._name_mirrors()
+            _add_mirrors(self, a)
+        self._mirror_mocks, self._mirror_awaited = _name_mirrors(self)
 
-# %% ../../nbs/10_tester.ipynb
-def _servers(m: MirrorSender | MirrorReceiver) -> str | list[str]:
-    return (m.spec.brokers or m.app._kafka_brokers).bootstrap_servers(m.app._broker_name())
+    @property
+    def is_started(self) -> bool:
+        "True inside `async with Tester(...)`, False outside."
+        return self._tester_stack is not None
 
+    def broker_for(self, app: FastKafka) -> str | None:
+        "The broker entry `app` runs on in this Tester (any entry will do in memory)."
+        name = self.broker_override or app.model.kafka_broker_name
+        if name is None and self.use_in_memory_broker:
+            name = app.model.kafka_brokers.names()[0]
+        return name
 
-class _TesterRun(_TesterMirrors):
-    ready_timeout: float = 30.0  # seconds `async with` waits for every consumer to be ready
-
-    async def _start_mirror_producers(self, stack: AsyncExitStack, transport: Transport) -> None:
-        "One producer per cluster; it makes sure every topic of the apps exists there before they start."
-        clients: dict[str, ProducerClient] = {}
-        mirrors: list[MirrorSender | MirrorReceiver] = [*self.senders.values(), *self.receivers.values()]
-        for m in mirrors:
-            servers = _servers(m)
-            client = clients.get(cluster_key(servers))
-            if client is None:
-                client = transport.create_producer(**producer_config(m.app._kwargs, {}, servers))
-                stack.push_async_callback(client.stop)
-                await client.start()
-                clients[cluster_key(servers)] = client
-            await client.partitions_for(m.topic)  # creates the topic, as the broker auto-creates on metadata
-            if isinstance(m, MirrorSender):
-                m.client = client
-                stack.callback(setattr, m, "client", None)
-
-    async def _start_receivers(self, stack: AsyncExitStack, transport: Transport) -> None:
-        clusters: dict[str, tuple[str | list[str], FastKafka, dict[str, MirrorReceiver]]] = {}
-        for r in self.receivers.values():
-            servers = _servers(r)
-            clusters.setdefault(cluster_key(servers), (servers, r.app, {}))[2][r.topic] = r
-        for servers, app, by_topic in clusters.values():
-            config = consumer_config(app._kwargs, {}, servers)
-            config.update(group_id=None, enable_auto_commit=False,
-                          auto_offset_reset="earliest" if self.use_in_memory_broker else "latest")
-            client = transport.create_consumer(*by_topic, **config)
-            await client.start()
-            stack.push_async_callback(client.stop)
-            task = asyncio.get_running_loop().create_task(self._receive(client, by_topic))
-            stack.push_async_callback(_cancel, task)
-
-    async def _receive(self, client: ConsumerClient, by_topic: dict[str, MirrorReceiver]) -> None:
-        try:
-            while True:
-                for tp, records in (await client.getmany(timeout_ms=1000)).items():
-                    await by_topic[tp.topic].deliver(records, self._record_failure)
-        except Exception as e:
-            logger.error("The Tester's consumer of %s failed: %r", sorted(by_topic), e, exc_info=e)
-            self._record_failure(e)
-
-
-async def _cancel(task: "asyncio.Task[Any]") -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-# %% ../../nbs/10_tester.ipynb
-class _TesterEnter(_TesterRun):
-    def _wrap_apps(self, stack: AsyncExitStack, base: Transport | None) -> list[_TrackingTransport]:
-        "Give every app (and the tester) a tracking transport and the Tester's error hook, until exit."
-        trackers = []
-        for app in [*self.apps, self]:
-            tracking = _TrackingTransport(base or app._transport or current_transport())
-            saved = app._transport, app._on_handler_error, app._kafka_broker_name
-            stack.callback(_restore, app, saved)
-            app._transport, app._on_handler_error = tracking, self._record_failure
-            if base is not None and app._kafka_broker_name is None:  # in memory, any broker entry will do
-                app._kafka_broker_name = app._kafka_brokers.names()[0]
-            trackers.append(tracking)
-        return trackers
-
-    async def _enter_own(self, stack: AsyncExitStack) -> None:
-        "Start the tester's own @consumes/@produces functions, if a test added any."
-        FastKafka.create_mocks(self)
-        own_mocks, own_awaited = self.mocks._asdict(), self.awaited_mocks._asdict()
-        self.mocks = MockNamespace({**self._mirror_mocks, **own_mocks})
-        self.awaited_mocks = MockNamespace({**self._mirror_awaited, **own_awaited}, kind="awaited mocks")
-        if self._consumers or self._producers or self._background:
-            await FastKafka.__aenter__(self)
-            stack.push_async_exit(lambda *exc: FastKafka.__aexit__(self, *exc))
-
-
-def _restore(app: FastKafka, saved: tuple[Any, Any, Any]) -> None:
-    app._transport, app._on_handler_error, app._kafka_broker_name = saved
-
-# %% ../../nbs/10_tester.ipynb
-class Tester(_TesterEnter):
-    "Runs apps for a test: `tester.to_<topic>(msg)` sends, `tester.on_<topic>` observes, mocks assert."
-
-    _tester_stack: AsyncExitStack | None = None
+    def record_failure(self, error: BaseException) -> None:
+        "An app's function raised `error`: keep it for the test and wake every waiting assertion."
+        self._failures.append(error)
+        for awaited in self._awaited:
+            awaited.wake()
 
     async def __aenter__(self) -> "Tester":
         if self._tester_stack is not None:
@@ -399,12 +268,16 @@ class Tester(_TesterEnter):
         self._failures.clear()
         stack = AsyncExitStack()
         try:
-            trackers = self._wrap_apps(stack, InMemoryBroker() if self.use_in_memory_broker else None)
-            await self._start_mirror_producers(stack, trackers[-1])
+            base = InMemoryBroker() if self.use_in_memory_broker else current_transport()
+            own = _TrackingTransport(base)
+            trackers = [own]
+            await _start_mirror_producers(self, stack, own)
             for app in self.apps:
-                await stack.enter_async_context(app)
-            await self._start_receivers(stack, trackers[-1])
-            await self._enter_own(stack)
+                trackers.append(tracking := _TrackingTransport(base))
+                await stack.enter_async_context(app.running(
+                    transport=tracking, kafka_broker_name=self.broker_for(app), on_handler_error=self.record_failure))
+            await _start_receivers(self, stack, own)
+            await _enter_own(self, stack, own)
             waits = [c.wait_ready() for t in trackers for c in t.consumers]
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), self.ready_timeout)
@@ -429,31 +302,150 @@ class Tester(_TesterEnter):
         return suppress
 
 # %% ../../nbs/10_tester.ipynb
+def _awaited_mock(tester: Tester, mock: Any) -> AwaitedMock:
+    awaited = AwaitedMock(mock, failures=lambda: tester._failures)
+    tester._awaited.append(awaited)
+    return awaited
+
+
+def _add_mirrors(tester: Tester, a: FastKafka) -> None:
+    "Add mirrors for the topics of app `a`."
+    model = a.model
+    for c in model.consumers:
+        key = (c.topic, _brokers_key(a, c))
+        if key not in tester.senders:
+            tester.senders[key] = MirrorSender(mirror_name("to", c.topic), c.topic, a, c,
+                                               mirror_encoder(tester.apps, a, c))
+            tester.senders[key].awaited = _awaited_mock(tester, tester.senders[key].mock)
+        tester.senders[key].functions.append(c.func.__name__)
+        tester.mirrors[c.func] = tester.senders[key]
+    for p in model.producers:
+        key = (p.topic, _brokers_key(a, p))
+        if key not in tester.receivers:
+            tester.receivers[key] = r = MirrorReceiver(mirror_name("on", p.topic), p.topic, a, p,
+                                                       mirror_decoder(tester.apps, a, p), lambda: tester._failures)
+            tester._awaited.append(r.awaited)
+        tester.receivers[key].functions.append(p.func.__name__)
+        tester.mirrors[p.wrapper] = tester.mirrors[p.func] = tester.receivers[key].awaited
+
+
+def _name_mirrors(tester: Tester) -> tuple[dict[str, Any], dict[str, Any]]:
+    "Set `tester.<name>` for every mirror; return the mirrors' mocks and awaited mocks by name."
+    named: dict[str, list[MirrorSender | MirrorReceiver]] = {}
+    every: list[MirrorSender | MirrorReceiver] = [*tester.senders.values(), *tester.receivers.values()]
+    for m in every:
+        named.setdefault(m.__name__, []).append(m)
+    mocks: dict[str, Any] = {}
+    awaited: dict[str, Any] = {}
+    for name, found in named.items():
+        if len(found) > 1:
+            topics = ", ".join(sorted({m.topic for m in found}))
+            amb = AmbiguousMirror(topics, [f for m in found for f in m.functions])
+            setattr(tester, name, amb)
+            mocks[name] = awaited[name] = amb
+        else:
+            m = found[0]
+            setattr(tester, name, m if isinstance(m, MirrorSender) else m.awaited)
+            mocks[name], awaited[name] = m.mock, m.awaited
+    tester.mocks = MockNamespace(mocks)
+    tester.awaited_mocks = MockNamespace(awaited, kind="awaited mocks")
+    return mocks, awaited
+
+# %% ../../nbs/10_tester.ipynb
+def _servers(tester: Tester, m: MirrorSender | MirrorReceiver) -> str | list[str]:
+    return m.app.model.bootstrap_servers(m.spec, tester.broker_for(m.app))
+
+
+async def _start_mirror_producers(tester: Tester, stack: AsyncExitStack, transport: Transport) -> None:
+    "One producer per cluster; it makes sure every topic of the apps exists there before they start."
+    clients: dict[str, ProducerClient] = {}
+    every: list[MirrorSender | MirrorReceiver] = [*tester.senders.values(), *tester.receivers.values()]
+    for m in every:
+        servers = _servers(tester, m)
+        client = clients.get(cluster_key(servers))
+        if client is None:
+            client = transport.create_producer(**producer_config(m.app.model.client_options, {}, servers))
+            stack.push_async_callback(client.stop)
+            await client.start()
+            clients[cluster_key(servers)] = client
+        await client.partitions_for(m.topic)  # creates the topic, as the broker auto-creates on metadata
+        if isinstance(m, MirrorSender):
+            m.client = client
+            stack.callback(setattr, m, "client", None)
+
+
+async def _start_receivers(tester: Tester, stack: AsyncExitStack, transport: Transport) -> None:
+    clusters: dict[str, tuple[str | list[str], FastKafka, dict[str, MirrorReceiver]]] = {}
+    for r in tester.receivers.values():
+        servers = _servers(tester, r)
+        clusters.setdefault(cluster_key(servers), (servers, r.app, {}))[2][r.topic] = r
+    for servers, app, by_topic in clusters.values():
+        config = consumer_config(app.model.client_options, {}, servers)
+        config.update(group_id=None, enable_auto_commit=False,
+                      auto_offset_reset="earliest" if tester.use_in_memory_broker else "latest")
+        client = transport.create_consumer(*by_topic, **config)
+        await client.start()
+        stack.push_async_callback(client.stop)
+        task = asyncio.get_running_loop().create_task(_receive(tester, client, by_topic))
+        stack.push_async_callback(_cancel, task)
+
+
+async def _receive(tester: Tester, client: ConsumerClient, by_topic: dict[str, MirrorReceiver]) -> None:
+    try:
+        while True:
+            for tp, records in (await client.getmany(timeout_ms=1000)).items():
+                await by_topic[tp.topic].deliver(records, tester.record_failure)
+    except Exception as e:
+        logger.error("The Tester's consumer of %s failed: %r", sorted(by_topic), e, exc_info=e)
+        tester.record_failure(e)
+
+
+async def _cancel(task: "asyncio.Task[Any]") -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+# %% ../../nbs/10_tester.ipynb
+async def _enter_own(tester: Tester, stack: AsyncExitStack, transport: Transport) -> None:
+    "Start the tester's own @consumes/@produces functions, if a test added any."
+    tester.create_mocks()
+    own_mocks, own_awaited = tester.mocks.as_dict(), tester.awaited_mocks.as_dict()
+    tester.mocks = MockNamespace({**tester._mirror_mocks, **own_mocks})
+    tester.awaited_mocks = MockNamespace({**tester._mirror_awaited, **own_awaited}, kind="awaited mocks")
+    model = tester.model
+    if model.consumers or model.producers or model.background:
+        await stack.enter_async_context(FastKafka.running(
+            tester, transport=transport, kafka_broker_name=tester.broker_for(tester),
+            on_handler_error=tester.record_failure))
+
+# %% ../../nbs/10_tester.ipynb
 @asynccontextmanager
 async def _using(tester: Tester, in_memory: bool, bootstrap_servers_id: str | None) -> AsyncIterator[Tester]:
-    saved = tester.use_in_memory_broker, [(a, a._kafka_broker_name) for a in [*tester.apps, tester]]
+    saved = tester.use_in_memory_broker, tester.broker_override
     tester.use_in_memory_broker = in_memory
     try:
         if bootstrap_servers_id is not None:
             for a in [*tester.apps, tester]:
-                a.set_kafka_broker(bootstrap_servers_id)
+                a.model.broker_name(bootstrap_servers_id)  # an unknown name fails here, naming the options
+            tester.broker_override = bootstrap_servers_id
         async with tester:
             yield tester
     finally:
-        tester.use_in_memory_broker = saved[0]
-        for a, name in saved[1]:
-            a._kafka_broker_name = name
+        tester.use_in_memory_broker, tester.broker_override = saved
 
 
-def _using_external_broker(self: Tester, bootstrap_servers_id: str | None = None) -> Any:
-    "Run this Tester against the apps' brokers (entry `bootstrap_servers_id`, default: as set) for one block."
+@patch
+def using_external_broker(
+    self: Tester,
+    bootstrap_servers_id: str | None = None,  # the apps' broker entry to use; default: as set on each app
+) -> AbstractAsyncContextManager[Tester]:
+    "Run this Tester against the apps' real brokers for one `async with` block."
     return _using(self, False, bootstrap_servers_id)
 
 
-def _using_inmemory_broker(self: Tester, bootstrap_servers_id: str | None = None) -> Any:
-    "Run this Tester on a fresh in-memory broker for one block."
+@patch
+def using_inmemory_broker(
+    self: Tester,
+    bootstrap_servers_id: str | None = None,  # the broker entry the apps believe they use
+) -> AbstractAsyncContextManager[Tester]:
+    "Run this Tester on a fresh in-memory broker for one `async with` block."
     return _using(self, True, bootstrap_servers_id)
-
-
-Tester.using_external_broker = _using_external_broker  # type: ignore[attr-defined]
-Tester.using_inmemory_broker = _using_inmemory_broker  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from .brokers import KafkaBroker, KafkaBrokers, SecuritySchema, make_kafka_brokers
-from .specs import ConsumerSpec, ProducerSpec
+from .specs import AppModel, ConsumerSpec, ProducerSpec
 
 # %% ../../nbs/06d_asyncapi.ipynb
 AsyncAPIVersion = Literal["3.1.0", "3.0.0", "2.6.0"]
@@ -423,9 +423,10 @@ def spec_to_yaml(spec: Mapping[str, Any]) -> str:
 
 def app_asyncapi(app: Any, asyncapi_version: AsyncAPIVersion = DEFAULT_ASYNCAPI_VERSION) -> dict[str, Any]:
     "The AsyncAPI document of a `FastKafka` app."
+    model = app.model
     return build_asyncapi(
-        title=app._title, version=app._version, description=app._description, contact=app._contact,
-        kafka_brokers=app._kafka_brokers, consumers=app._consumers, producers=app._producers,
+        title=model.title, version=model.version, description=model.description, contact=model.contact,
+        kafka_brokers=model.kafka_brokers, consumers=list(model.consumers), producers=list(model.producers),
         asyncapi_version=asyncapi_version,
     )
 
@@ -441,7 +442,7 @@ def export_spec(
     asyncapi_version: AsyncAPIVersion = DEFAULT_ASYNCAPI_VERSION,  # see `build_asyncapi`
 ) -> Path:
     "Write the app's AsyncAPI document as YAML and return its path."
-    target = Path(path) if path is not None else spec_path(app._root_path or ".")
+    target = Path(path) if path is not None else spec_path(app.model.root_path or ".")
     text = spec_to_yaml(app_asyncapi(app, asyncapi_version))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")

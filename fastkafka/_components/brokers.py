@@ -4,15 +4,15 @@
 
 # %% auto 0
 __all__ = ['logger', 'SecurityType', 'DEFAULT_KAFKA_BROKERS', 'CONSUMER_PARAMS', 'PRODUCER_PARAMS', 'LEGACY_PARAMS', 'APP_PARAMS',
-           'CONSUMER_DEFAULTS', 'PRODUCER_DEFAULTS', 'SecuritySchema', 'KafkaBroker', 'KafkaBrokers',
-           'make_kafka_brokers', 'check_brokers_override', 'check_kwargs', 'consumer_config', 'producer_config',
-           'mask_secrets']
+           'CONSUMER_DEFAULTS', 'PRODUCER_DEFAULTS', 'ClientKind', 'LEGACY_DEFAULTS', 'SecuritySchema', 'KafkaBroker',
+           'KafkaBrokers', 'make_kafka_brokers', 'check_brokers_override', 'check_kwargs', 'consumer_config',
+           'producer_config', 'client_options', 'with_client_options', 'mask_secrets']
 
 # %% ../../nbs/03_brokers.ipynb
 import difflib
 import inspect
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -193,6 +193,61 @@ def producer_config(
     config.update(user)
     config["bootstrap_servers"] = bootstrap_servers
     return config
+
+# %% ../../nbs/03_brokers.ipynb
+ClientKind = Literal["app", "consumer", "producer"]
+LEGACY_DEFAULTS: dict[str, Any] = {"api_version": "auto", "send_backoff_ms": 100}  # as 0.8.0 documented them
+_LEGACY_SHOWN = {"consumer": ("api_version",), "producer": ("api_version", "send_backoff_ms")}  # as in 0.8.0
+_LEGACY_AFTER = {"api_version": "request_timeout_ms", "send_backoff_ms": "linger_ms"}  # where 0.8.0 had them
+
+
+def _options(cls: type, kind: str, defaults: Mapping[str, Any]) -> list[inspect.Parameter]:
+    names = _keyword_params(cls)
+    params = [p for n, p in inspect.signature(cls.__init__).parameters.items() if n in names]  # type: ignore[misc]
+    for legacy in _LEGACY_SHOWN[kind]:
+        if legacy not in names:  # no longer an aiokafka argument: put it where 0.8.0 listed it
+            at = [p.name for p in params].index(_LEGACY_AFTER[legacy]) + 1
+            params.insert(at, inspect.Parameter(legacy, inspect.Parameter.KEYWORD_ONLY))
+    return [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, default=defaults.get(p.name, p.default)) for p in params]
+
+
+def client_options(
+    kind: ClientKind,  # "consumer" (AIOKafkaConsumer), "producer" (AIOKafkaProducer) or "app" (both)
+) -> list[inspect.Parameter]:
+    "The aiokafka options `kind` documents, as keyword-only parameters with the defaults clients really get."
+    if kind not in ("app", "consumer", "producer"):
+        raise ValueError(f"kind must be 'app', 'consumer' or 'producer', got {kind!r}")
+    consumer = _options(AIOKafkaConsumer, "consumer", {**LEGACY_DEFAULTS, **CONSUMER_DEFAULTS})
+    producer = _options(AIOKafkaProducer, "producer", {**LEGACY_DEFAULTS, **PRODUCER_DEFAULTS})
+    if kind != "app":
+        return consumer if kind == "consumer" else producer
+    server_id = inspect.Parameter("bootstrap_servers_id", inspect.Parameter.KEYWORD_ONLY, default="localhost")
+    shared = [p for p in producer if p.name != "bootstrap_servers"]
+    seen = {p.name for p in shared} | {"bootstrap_servers"}
+    return [server_id, *shared, *(p for p in consumer if p.name not in seen)]
+
+# %% ../../nbs/03_brokers.ipynb
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def with_client_options(
+    kind: ClientKind,  # whose options to show: "app", "consumer" or "producer"
+) -> Callable[[_F], _F]:
+    "Decorator: show the aiokafka options of `kind` in the signature of a function that takes them as `**kwargs`."
+    options = client_options(kind)
+
+    def decorator(func: _F) -> _F:
+        sig = inspect.signature(func)
+        params = list(sig.parameters.values())
+        if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+            raise TypeError(f"with_client_options({kind!r}) needs a function ending in **kwargs, got "
+                            f"{func.__qualname__}{sig}")
+        explicit = {p.name for p in params}
+        shown = [*params[:-1], *(p for p in options if p.name not in explicit)]
+        func.__signature__ = sig.replace(parameters=shown)  # type: ignore[attr-defined]
+        return func
+
+    return decorator
 
 # %% ../../nbs/03_brokers.ipynb
 _SECRET_MARKS = ("pass", "secret", "token", "ssl_context", "credential")

@@ -194,7 +194,7 @@ async def acreate_docs(
     asyncapi_version: AsyncAPIVersion = DEFAULT_ASYNCAPI_VERSION,  # "3.1.0", "3.0.0" or "2.6.0"
 ) -> DocsFiles:
     "Write the app's AsyncAPI spec, validate it with the official parser and render the HTML docs."
-    root = Path(root_path if root_path is not None else (app._root_path or ".")).resolve()
+    root = Path(root_path if root_path is not None else (app.model.root_path or ".")).resolve()
     spec = export_spec(app, root / "asyncapi" / "spec" / "asyncapi.yml", asyncapi_version)
     report, index = await render_html(spec, docs_dir(root))
     if index is None:

@@ -8,10 +8,10 @@ __all__ = ['logger', 'EXECUTORS', 'PartitionOffsets', 'OffsetTracker', 'StreamEx
 
 # %% ../../nbs/05a_executors.ipynb
 import asyncio
-from abc import ABC, abstractmethod
+import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from .logger import get_logger
 
@@ -116,8 +116,27 @@ class OffsetTracker:
                 po.committed = off
 
 # %% ../../nbs/05a_executors.ipynb
-class StreamExecutor(ABC):
+def _runs_itself(cls: type) -> bool:
+    "True for an executor class written against 0.8.0's interface: its `run` is newer than its `submit`."
+    run_owner = next((k for k in cls.__mro__ if "run" in k.__dict__), None)
+    submit_owner = next((k for k in cls.__mro__ if "submit" in k.__dict__), None)
+    return (run_owner is not None and submit_owner is not None and run_owner is not submit_owner
+            and issubclass(run_owner, submit_owner))
+
+
+def _adopt_run(cls: type) -> None:
+    "Give a subclass that implements only 0.8.0's `run` the methods a consumer calls, built on its `run`."
+    if _runs_itself(cls):
+        for name, method in _LEGACY.items():  # defined with them, below
+            if name not in cls.__dict__:
+                setattr(cls, name, method)
+
+
+class StreamExecutor:
     "How a consumer runs its handler: subclass it and pass an instance as `executor=`."
+
+    throw_exceptions: bool = False  # class defaults too: a 0.8.0 subclass may not call `__init__`
+    max_buffer_size: int = 100_000
 
     def __init__(
         self,
@@ -129,19 +148,34 @@ class StreamExecutor(ABC):
         self.throw_exceptions = throw_exceptions
         self.max_buffer_size = max_buffer_size
 
-    async def start(self) -> None:  # noqa: B027 - optional hook
+    async def start(self) -> None:
         "Prepare for a run; called in the consumer's event loop before the first `submit`."
 
-    @abstractmethod
     async def submit(self, job: Callable[[_T], Awaitable[None]], items: Sequence[_T]) -> None:
         "Start `job(item)` for every item, first to last, waiting (never spinning) while there is no room."
+        raise TypeError(f"{type(self).__name__} must implement submit(job, items), or run(*, is_shutting_down_f, "
+                        "generator, processor) as in FastKafka 0.8.0")
 
     async def join(self, timeout: float | None = None) -> bool:
         "Wait for the jobs still running; False if `timeout` (seconds) ran out first."
         return True
 
-    async def cancel(self) -> None:  # noqa: B027 - optional hook
+    async def cancel(self) -> None:
         "Cancel the jobs still running and wait until they ended."
+
+    async def run(
+        self,
+        *,
+        is_shutting_down_f: Callable[[], bool],  # True once the run should stop taking batches
+        generator: Callable[[], Any],  # async function returning a batch (or async generator function of batches)
+        processor: Callable[[Any], Awaitable[None]],  # the coroutine function handling one message
+    ) -> None:
+        "FastKafka 0.8.0's interface: process the messages of `generator`'s batches until `is_shutting_down_f()`."
+        await _run_on_submit(self, is_shutting_down_f, generator, processor)  # defined below
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _adopt_run(cls)
 
     def __repr__(self) -> str:
         name = type(self).__name__
@@ -233,6 +267,9 @@ def get_executor(
     if executor is None:
         return SequentialExecutor()
     if isinstance(executor, StreamExecutor):
+        if type(executor).submit is StreamExecutor.submit:
+            raise TypeError(f"{type(executor).__name__} must implement submit(job, items), or run(*, "
+                            "is_shutting_down_f, generator, processor) as in FastKafka 0.8.0")
         return executor
     if isinstance(executor, str):
         if executor not in EXECUTORS:
@@ -242,3 +279,220 @@ def get_executor(
     if isinstance(executor, type) and issubclass(executor, StreamExecutor):
         raise TypeError(f"executor= takes an instance, got the class {executor.__name__}; pass {executor.__name__}()")
     raise TypeError(f"executor= takes an executor name or a StreamExecutor instance, got {executor!r}")
+
+# %% ../../nbs/05a_executors.ipynb
+async def _batches(
+    generator: Callable[[], Any],  # async function returning a batch, or async generator function of batches
+    is_shutting_down_f: Callable[[], bool],  # True once no further batch should be taken
+) -> AsyncIterator[Sequence[Any]]:
+    "The batches of a 0.8.0-style `generator`, until `is_shutting_down_f()`."
+    while not is_shutting_down_f():
+        got = generator()
+        if hasattr(got, "__aiter__"):
+            async for batch in got:
+                yield list(batch or ())
+                if is_shutting_down_f():
+                    break
+            return
+        if not inspect.isawaitable(got):
+            raise TypeError(f"generator() must return an awaitable batch or an async iterator of batches, got {got!r}")
+        yield list((await got) or ())
+
+# %% ../../nbs/05a_executors.ipynb
+async def _run_on_submit(
+    self: StreamExecutor,
+    is_shutting_down_f: Callable[[], bool],
+    generator: Callable[[], Any],
+    processor: Callable[[Any], Awaitable[None]],
+) -> None:
+    "`StreamExecutor.run` for executors that implement `submit`."
+    failure: list[Exception] = []
+
+    async def job(msg: Any) -> None:
+        if failure:
+            return
+        try:
+            await processor(msg)
+        except Exception as e:
+            if self.throw_exceptions:
+                failure.append(e)
+            else:
+                logger.warning("processor(%r) raised %r; the message is skipped", msg, e, exc_info=e)
+
+    await self.start()
+    try:
+        async for batch in _batches(generator, is_shutting_down_f):
+            await self.submit(job, batch)
+            if failure:
+                break
+        await self.join()
+    except BaseException:
+        await self.cancel()
+        raise
+    if failure:
+        raise failure[0]
+
+# %% ../../nbs/05a_executors.ipynb
+class _Feed:
+    "What a 0.8.0-style `run`'s `generator()` returns: awaitable (one batch) and async-iterable (all batches)."
+
+    def __init__(self, adapter: "_RunAdapter"):
+        self._adapter = adapter
+
+    def __await__(self) -> Any:
+        return self._one().__await__()
+
+    async def _one(self) -> list[Any]:
+        batch = await self._adapter.next_batch()
+        return [] if batch is None else batch
+
+    def __aiter__(self) -> "_Feed":
+        return self
+
+    async def __anext__(self) -> list[Any]:
+        batch = await self._adapter.next_batch()
+        if batch is None:
+            raise StopAsyncIteration
+        return batch
+
+# %% ../../nbs/05a_executors.ipynb
+class _RunAdapter:
+    "Drives a 0.8.0-style `run` from the consumer's `submit` calls."
+
+    def __init__(self, executor: StreamExecutor):
+        self.executor = executor
+        self.batches: deque[list[Any]] = deque()  # submitted, not yet taken by the generator
+        self.jobs: dict[int, tuple[Any, deque[Callable[[Any], Awaitable[None]]]]] = {}  # id(item) -> item, jobs
+        self.pending = 0  # submitted messages not processed yet
+        self.stopping = False
+        self.wake = asyncio.Event()  # something changed: a batch came or was taken, a message ended, the run ended
+        self.task: asyncio.Task[None] | None = None
+
+    def _changed(self, *_: Any) -> None:
+        self.wake.set()
+
+    async def _wait(self) -> None:
+        self.wake.clear()
+        await self.wake.wait()
+
+    async def next_batch(self) -> list[Any] | None:
+        "The next submitted batch; None once stopping and every batch was taken."
+        while not self.batches:
+            if self.stopping:
+                return None
+            await self._wait()
+        batch = self.batches.popleft()
+        self._changed()
+        return batch
+
+    async def process(self, item: Any) -> None:
+        "The `processor` given to `run`: the consumer's job for `item`."
+        entry = self.jobs.get(id(item))
+        if entry is None or entry[0] is not item:
+            raise ValueError(f"processor() got {item!r}, which is not a message generator() gave to this run")
+        job = entry[1].popleft()
+        if not entry[1]:
+            del self.jobs[id(item)]
+        try:
+            await job(item)
+        finally:
+            self.pending -= 1
+            self._changed()
+
+# %% ../../nbs/05a_executors.ipynb
+def _launch(adapter: _RunAdapter) -> None:
+    "Start the executor's `run` as a task fed by `adapter`."
+    ex = adapter.executor
+
+    async def run() -> None:
+        res = ex.run(is_shutting_down_f=lambda: adapter.stopping and not adapter.batches,
+                     generator=lambda: _Feed(adapter), processor=adapter.process)
+        if inspect.isawaitable(res):
+            await res
+
+    adapter.task = asyncio.get_running_loop().create_task(run(), name=f"{type(ex).__name__}.run")
+    adapter.task.add_done_callback(adapter._changed)
+
+
+def _run_failed(adapter: _RunAdapter) -> Exception | None:
+    "Why the `run` task is no longer able to take batches, if it is not."
+    task, name = adapter.task, type(adapter.executor).__name__
+    if task is None or not task.done():
+        return None
+    if task.cancelled():
+        return RuntimeError(f"{name}.run() was cancelled")
+    exc = task.exception()
+    if exc is not None:
+        return RuntimeError(f"{name}.run() raised {exc!r}; the consumer stops")
+    return RuntimeError(f"{name}.run() returned before the consumer stopped: it must take batches from generator() "
+                        "until is_shutting_down_f() is True")
+
+# %% ../../nbs/05a_executors.ipynb
+def _adapter(self: StreamExecutor) -> _RunAdapter:
+    adapter = self.__dict__.get("_run_adapter")
+    if adapter is None:
+        adapter = self.__dict__["_run_adapter"] = _RunAdapter(self)
+    return adapter
+
+
+async def _legacy_start(self: StreamExecutor) -> None:
+    "Prepare a fresh run (the `run` task starts with the first `submit`)."
+    self.__dict__["_run_adapter"] = _RunAdapter(self)
+
+
+async def _legacy_submit(self: StreamExecutor, job: Callable[[_T], Awaitable[None]], items: Sequence[_T]) -> None:
+    "Hand `items` to the `run` as one batch, waiting while `max_buffer_size` messages are not processed yet."
+    adapter = _adapter(self)
+    if adapter.task is None:
+        _launch(adapter)
+    while True:
+        if (err := _run_failed(adapter)) is not None:
+            assert adapter.task is not None
+            raise err from (None if adapter.task.cancelled() else adapter.task.exception())
+        if adapter.pending < self.max_buffer_size:
+            break
+        await adapter._wait()
+    batch = list(items)
+    for item in batch:
+        entry = adapter.jobs.get(id(item))
+        if entry is None:
+            adapter.jobs[id(item)] = (item, deque([job]))  # keeps the item alive, so its id stays its own
+        else:
+            entry[1].append(job)
+    adapter.pending += len(batch)
+    adapter.batches.append(batch)
+    adapter._changed()
+
+
+async def _legacy_join(self: StreamExecutor, timeout: float | None = None) -> bool:
+    "Let the `run` take what was submitted and end; False if `timeout` (seconds) ran out first."
+    adapter = _adapter(self)
+    if adapter.task is None:
+        return True
+    adapter.stopping = True
+    adapter._changed()
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    task = adapter.task
+    while not (task.done() and (adapter.pending == 0 or task.cancelled() or task.exception() is not None)):
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            return False
+        try:
+            await asyncio.wait_for(adapter._wait(), left)
+        except asyncio.TimeoutError:
+            return False
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("%s.run() raised %r", type(self).__name__, exc, exc_info=exc)
+    return adapter.pending == 0
+
+
+async def _legacy_cancel(self: StreamExecutor) -> None:
+    "Cancel the `run` task and wait until it ended."
+    task = _adapter(self).task
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+
+# %% ../../nbs/05a_executors.ipynb
+_LEGACY = {"start": _legacy_start, "submit": _legacy_submit, "join": _legacy_join, "cancel": _legacy_cancel}

@@ -5,7 +5,7 @@
 # %% auto 0
 __all__ = ['logger', 'RETRY_FIRST_S', 'RETRY_MAX_S', 'Resend', 'outage', 'PendingDeliveries', 'collect_deliveries',
            'current_deliveries', 'unwrap_return_type', 'Records', 'to_records', 'send_records', 'Outage', 'send_again',
-           'ProducerNotStartedError', 'RecoveringProducer', 'Sender', 'producer_wrapper']
+           'ProducerNotStartedError', 'Sender', 'producer_wrapper']
 
 # %% ../../nbs/05_producer.ipynb
 import asyncio
@@ -234,87 +234,6 @@ async def send_again(
 # %% ../../nbs/05_producer.ipynb
 class ProducerNotStartedError(RuntimeError):
     "A producer function was called while its app was not running."
-
-
-class _Recovery:
-    "Start, stop and client replacement of a `RecoveringProducer`."
-
-    def __init__(self, factory: Callable[[], ProducerClient]) -> None:  # factory: makes a new, unstarted client
-        self._factory = factory
-        self._client: ProducerClient | None = None
-        self._broken: ProducerClient | None = None  # the client whose delivery failed
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        self._client = self._factory()
-        await self._client.start()
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.stop()
-
-    def _current(self) -> ProducerClient:
-        if self._client is None:
-            raise ProducerNotStartedError("the producer client is not started")
-        return self._client
-
-    def _watch(self, client: ProducerClient, fut: "asyncio.Future[Any]") -> None:
-        if not fut.cancelled() and fut.exception() is not None and client is self._client:
-            self._broken = client
-
-    async def _recover(self) -> None:
-        async with self._lock:
-            old = self._broken
-            if old is None or old is not self._client:
-                return
-            logger.warning("A delivery failed on an idempotent producer; replacing its client so that later sends "
-                           "are not refused with OutOfOrderSequenceNumber")
-            new = self._factory()
-            try:
-                await new.start()
-            except BaseException:
-                try:
-                    await new.stop()  # release what the failed start opened; the start's error is what counts
-                except Exception:
-                    logger.debug("Stopping a replacement client that failed to start raised", exc_info=True)
-                raise
-            self._client, self._broken = new, None
-        try:
-            await old.stop()
-        except Exception as e:
-            logger.warning("Stopping the replaced producer client raised %r", e)
-
-# %% ../../nbs/05_producer.ipynb
-class RecoveringProducer(_Recovery):
-    "A producer client that replaces its idempotent client after a failed delivery."
-
-    async def send(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None,
-        timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
-    ) -> "asyncio.Future[RecordMetadata]":
-        if self._broken is not None:
-            await self._recover()
-        client = self._current()
-        fut = await client.send(topic, value, key=key, partition=partition, timestamp_ms=timestamp_ms,
-                                headers=headers)
-        if fut.done():  # already acknowledged (an in-memory broker): no callback to schedule
-            self._watch(client, fut)
-        else:
-            fut.add_done_callback(functools.partial(self._watch, client))
-        return fut
-
-    async def send_and_wait(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None,
-        timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
-    ) -> RecordMetadata:
-        fut = await self.send(topic, value, key, partition, timestamp_ms, headers)
-        return await fut
-
-    async def flush(self) -> None:
-        await self._current().flush()
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        return await self._current().partitions_for(topic)
 
 # %% ../../nbs/05_producer.ipynb
 @dataclass(frozen=True)

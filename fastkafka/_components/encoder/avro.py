@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .json import DecodeError, EncodeError
+from .json import DecodeError, EncodeError, _raw_arg
 
 # %% ../../../nbs/02a_avro.ipynb
 AVRO_MISSING = (
@@ -556,11 +556,21 @@ def avro_encoder(
 
 
 def avro_decoder(
-    raw: bytes,  # the message value as read from Kafka
-    cls: type[BaseModel],  # the model it was encoded from
+    raw_msg: bytes | None = None,  # the message value as read from Kafka
+    cls: Any = None,  # the model it was encoded from
+    *,
+    raw: bytes | None = None,  # the same as `raw_msg`, by its other name
 ) -> Any:
     "Decode schemaless Avro binary into an instance of `cls`."
-    codec = _CODECS.get(cls) or _codec(cls)
+    if raw_msg is None or raw is not None:
+        raw_msg = _raw_arg("avro_decoder", raw_msg, raw)
+    codec = _CODECS.get(cls)
+    if codec is None:
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            raise TypeError(f"avro_decoder() decodes into a pydantic model class, got cls={cls!r}: "
+                            "avro_decoder(raw_msg, cls)")
+        codec = _codec(cls)
+    raw = raw_msg
     bio = io.BytesIO(raw)
     try:
         datum = codec.read(bio, codec.parsed, None)
