@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT / "nbs"
 OUT = ROOT / "build" / "docs"
 SRC, SITE, CACHE = OUT / "src", OUT / "site", OUT / "cache"
-EXEC_TIMEOUT = 60  # seconds one notebook may run (they take 0.1-5 s; a hung cell must not stall the build)
+ERROR_TAG = "error-output"  # a cell whose run raised (the build then fails too)
+EXEC_TIMEOUT = 30  # seconds one notebook may run (they take 0.1-5 s; a hung cell must not stall the build)
 
 
 def settings() -> dict[str, str]:
@@ -178,6 +179,8 @@ def page_notebook(proc_nb: dict, source_nb: dict, outputs: dict[str, list], flag
             outs, tags = [], [*tags, "not-run"]
         elif cid in outputs:
             outs = outputs[cid]
+        if any(o.get("output_type") == "error" for o in outs):
+            tags.append(ERROR_TAG)  # rendered as class `celltag_<tag>`: the browser test looks for it
         for o in outs:
             data = o.get("data") or {}
             if "text/markdown" in data:
@@ -225,7 +228,7 @@ def mkdocs_config(s: dict[str, str], nav_: list) -> dict[str, Any]:
                 "include_source": False,
                 "no_prompt": True,  # nbdev sites show no In[ ]/Out[ ] prompts
                 "allow_errors": False,
-                "ignore_h1_titles": False,
+                "ignore_h1_titles": True,  # the nav's titles (nbdev's front matter) name the pages
                 "cache_dir": str(CACHE / "mkdocs-jupyter"),
                 "remove_tag_config": {"remove_input_tags": ["remove-input"],
                                       "remove_all_outputs_tags": ["remove-output"]},
@@ -270,7 +273,7 @@ def build(force: bool = False) -> int:
             return _local_links(text, out_files, page_url(nb), base)
 
         page, title = page_notebook(procs[nb], src_nb, outputs.get(nb, {}), set(flags), link)
-        titles[nb] = title or Path(nb).stem
+        titles[nb] = (title or Path(nb).stem).replace("`", "")  # nav entries are plain text
         (SRC / nb).parent.mkdir(parents=True, exist_ok=True)
         (SRC / nb).write_text(json.dumps(page, indent=1))
     nav_ = nav(sidebar.load()["website"]["sidebar"]["contents"], titles, set(built))

@@ -25,13 +25,13 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from test_docs_browser import _chromium, chromium, render_in_chromium, visible_text  # noqa: F401 -- fixture
+from test_docs_browser import _chromium, chromium, screenshot_path, visible_text  # noqa: F401 -- fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs_build"))
 
 import sidebar_nav as sidebar
-from build_site import OUT, SITE, SRC, page_url
+from build_site import ERROR_TAG, OUT, SITE, SRC, page_url
 
 PAGES = [nb for _, nb in sidebar.entries(sidebar.load()["website"]["sidebar"]["contents"])]
 
@@ -98,10 +98,45 @@ class _Links(HTMLParser):
         pass
 
 
-def _errors_in(text: str) -> list[str]:
-    "Traceback/error-output traces in a page's visible text."
-    marks = ["Traceback (most recent call last)", "Error in notebook", "NameError:", "ImportError:"]
-    return [m for m in marks if m in text]
+class _Outputs(HTMLParser):
+    "Cells tagged as raising (`celltag_<ERROR_TAG>`) and stderr-looking output blocks of a rendered notebook page."
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error_cells = self.stderr_blocks = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        a = dict(attrs)
+        self.error_cells += f"celltag_{ERROR_TAG}" in (a.get("class") or "").split()
+        self.stderr_blocks += tag == "div" and a.get("data-mime-type") == "application/vnd.jupyter.stderr"
+
+
+def _error_outputs(dom: str, nb: str) -> list[str]:
+    """What on a rendered page is an error output (a cell that raised), not counting logs the cell printed.
+
+    nbconvert renders an error output and a stderr stream alike, so the stderr blocks may be at most the
+    notebook's stderr streams (logs, warnings); any more is an error output. The build tags cells that raised."""
+    parsed = _Outputs()
+    parsed.feed(dom)
+    streams = sum(o.get("output_type") == "stream" and o.get("name") == "stderr"
+                  for c in json.loads((SRC / nb).read_text())["cells"] for o in c.get("outputs", []))
+    problems = [f"{parsed.error_cells} cells that raised"] if parsed.error_cells else []
+    if parsed.stderr_blocks > streams:
+        problems.append(f"{parsed.stderr_blocks - streams} error outputs ({parsed.stderr_blocks} stderr blocks, "
+                        f"{streams} stderr streams in the notebook)")
+    return problems
+
+
+async def _open(chromium: str, url: str, name: str, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:  # noqa: F811
+    "(rendered DOM, its visible text) of `url`; a screenshot is saved too and its path printed."
+    dom = (await _chromium(chromium, "--dump-dom", url)).decode()
+    shot = screenshot_path(name)
+    shot.unlink(missing_ok=True)
+    await _chromium(chromium, "--window-size=1400,2400", "--hide-scrollbars", f"--screenshot={shot}", url)
+    assert shot.stat().st_size > 20_000, f"the screenshot of {url} looks empty"
+    with capsys.disabled():
+        print(f"\nscreenshot of the rendered site ({name}): {shot}", flush=True)
+    return dom, visible_text(dom)
 
 
 @pytest.mark.subprocess
@@ -109,8 +144,7 @@ def test_nbdev_processing_passes_on_every_notebook() -> None:
     "nbdev's docs processing (executes export, import and show_doc cells) fails on no notebook."
     res = _run("docs_build/nbproc.py", timeout=600)
     assert res.returncode == 0, f"{res.stdout[-4000:]}\n{res.stderr[-6000:]}"
-    n = len([p for p in (ROOT / "nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts])
-    assert f"nbdev processing: {n} notebooks in _proc, 0 failed" in res.stdout, res.stdout[-2000:]
+    assert " 0 failed " in res.stdout.strip().splitlines()[-1], res.stdout[-2000:]
 
 
 @pytest.mark.subprocess
@@ -124,6 +158,39 @@ def test_build_passes_with_a_page_per_sidebar_entry(built_site: subprocess.Compl
         errors = [c.get("id") for c in json.loads((SRC / nb).read_text())["cells"]
                   for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{nb}: cells {errors} have an error output"
+
+
+def _directives(cell: dict) -> dict:
+    from fastcore.basics import AttrDict
+    from nbdev.process import extract_directives
+
+    return extract_directives(AttrDict(source="".join(cell["source"])), remove=False)
+
+
+@pytest.mark.subprocess
+def test_cells_are_treated_as_nbdev_treats_them(built_site: subprocess.CompletedProcess) -> None:
+    """`#| hide` and `#| export` cells are not on the page; cells flagged with a settings.ini `tst_flags` flag
+    are shown (code, no directive line) but were not run: no output."""
+    from nbdev.config import get_config
+
+    flags = set(get_config().tst_flags.split())
+    seen_flagged = 0
+    for nb in PAGES:
+        if not (SRC / nb).exists():
+            continue
+        page = {c.get("id"): c for c in json.loads((SRC / nb).read_text())["cells"]}
+        for cell in json.loads((ROOT / "nbs" / nb).read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            d, shown = _directives(cell), page.get(cell["id"])
+            if d.keys() & {"hide", "export", "exporti", "default_exp"}:
+                assert shown is None, f"{nb}: cell {cell['id']} ({sorted(d)}) is on the page"
+            elif d.keys() & flags:
+                seen_flagged += 1
+                assert shown is not None and "".join(shown["source"]).strip(), f"{nb}: flagged {cell['id']} not shown"
+                assert not shown["outputs"], f"{nb}: flagged cell {cell['id']} ({sorted(d)}) has outputs: it ran"
+                assert not "".join(shown["source"]).lstrip().startswith("#|"), f"{nb}: {cell['id']} keeps a directive"
+    assert seen_flagged > 0, "no flagged cell found on any page: the check checked nothing"
 
 
 @pytest.mark.subprocess
@@ -145,14 +212,15 @@ async def test_every_sidebar_page_renders_without_errors(site_url: str, chromium
 
     async def render(nb: str) -> tuple[str, str]:
         async with sem:
-            return nb, visible_text((await _chromium(chromium, "--dump-dom", site_url + page_url(nb))).decode())
+            return nb, (await _chromium(chromium, "--dump-dom", site_url + page_url(nb))).decode()
 
     rendered = await asyncio.gather(*(render(nb) for nb in PAGES if nb not in missing))
     bad = {}
-    for nb, text in rendered:
-        if titles[nb] not in text:
+    for nb, dom in rendered:
+        text = visible_text(dom)
+        if f"{titles[nb]} ¶" not in text:  # the page's H1 (with its anchor), not only the nav entry
             bad[nb] = f"title {titles[nb]!r} not rendered: {text[:300]}"
-        elif errs := _errors_in(text):
+        elif errs := _error_outputs(dom, nb):
             bad[nb] = f"shows {errs}"
     assert not bad and not missing, f"{len(rendered)} pages rendered; failing: {bad}; missing: {missing}"
 
@@ -163,8 +231,8 @@ async def test_app_page_documents_consumes_with_its_parameters(
 ) -> None:
     "The FastKafka page (nbs/07_app) has a `consumes` reference entry whose signature lists `group_id`."
     assert (SITE / page_url("07_app.ipynb") / "index.html").is_file(), "no page for nbs/07_app.ipynb"
-    text = await render_in_chromium(chromium, site_url + page_url("07_app.ipynb"), "site-07_app", capsys)
-    assert "FastKafka" in text and not _errors_in(text), text[:2000]
+    dom, text = await _open(chromium, site_url + page_url("07_app.ipynb"), "site-07_app", capsys)
+    assert "FastKafka ¶" in text and not _error_outputs(dom, "07_app.ipynb"), _error_outputs(dom, "07_app.ipynb")
     # show_doc renders `### FastKafka.consumes` then `> FastKafka.consumes (topic:..., group_id..., ...)`
     entry = text.find("FastKafka.consumes (")
     assert entry >= 0, f"no `FastKafka.consumes (...)` signature (a show_doc entry) on the page: {text[:1500]}"
@@ -194,21 +262,20 @@ async def test_guide_page_shows_code_and_output(
     nb = guides[0] if guides else "index.ipynb"
     assert (SITE / page_url(nb) / "index.html").is_file(), f"no page for {nb}"
     code, output = _first_output_cell(nb)
-    text = await render_in_chromium(chromium, site_url + page_url(nb), "site-" + Path(nb).stem, capsys)
+    dom, text = await _open(chromium, site_url + page_url(nb), "site-" + Path(nb).stem, capsys)
     norm = " ".join
     assert norm(code.split()) in text, f"{nb}: code {code!r} not shown: {text[:2000]}"
     assert norm(output.split()) in text, f"{nb}: output {output!r} not shown: {text[:2000]}"
     assert text.find(norm(code.split())) < text.rfind(norm(output.split())), "the output comes before its code"
-    assert not _errors_in(text), text[:2000]
+    assert not _error_outputs(dom, nb), _error_outputs(dom, nb)
 
 
 @pytest.mark.subprocess
 async def test_home_page_has_a_search_box_and_an_index(
     site_url: str, chromium: str, capsys: pytest.CaptureFixture[str]  # noqa: F811
 ) -> None:
-    dom = (await _chromium(chromium, "--dump-dom", site_url)).decode()
+    dom, _ = await _open(chromium, site_url, "site-home", capsys)
     assert 'class="md-search__input"' in dom, "no search box on the home page"
-    await render_in_chromium(chromium, site_url, "site-home", capsys)
     index = json.loads((SITE / "search" / "search_index.json").read_text())
     text = " ".join(d["text"] for d in index["docs"])
     for word in ("consumes", "Tester", "InMemoryBroker"):

@@ -115,7 +115,7 @@ async def failure(aw: Any, seconds: float = 30) -> BaseException:
     "What awaiting `aw` raises (it must raise within `seconds`)."
     try:
         await asyncio.wait_for(aw, seconds)
-    except BaseException as e:  # noqa: B036 - the caller checks what it is
+    except BaseException as e:  # the caller checks what it is
         return e
     raise AssertionError("nothing was raised")
 
@@ -314,3 +314,21 @@ async def test_password_appears_nowhere(brokers: dict[str, ApacheKafkaBroker], f
     leaks = [t for t in texts if PASSWORD in t]
     assert not leaks, leaks[:3]
 
+
+
+async def test_tls_without_sasl() -> None:
+    "security_protocol='SSL': TLS only, no login; a client that trusts the CA gets in, one that does not is refused."
+    broker = ApacheKafkaBroker(listener_port=0, security_protocol="SSL")
+    async with broker as bootstrap_server:
+        config = broker.client_config()
+        assert set(config) == {"security_protocol", "ssl_context"}
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_server, **config)
+        await start_client(producer, what="producer", servers=bootstrap_server, config=config)
+        try:
+            assert (await producer.send_and_wait(unique_topic("tls"), b"x")).offset == 0
+        finally:
+            await producer.stop()
+        untrusting = {**config, "ssl_context": ssl.create_default_context()}
+        err = await failure(start_client(AIOKafkaProducer(bootstrap_servers=bootstrap_server, **untrusting),
+                                         what="producer", servers=bootstrap_server, config=untrusting))
+        _check_refusal(err, bootstrap_server, "certificate", "TLS certificate is not trusted")

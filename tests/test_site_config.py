@@ -27,7 +27,21 @@ def test_sidebar_lists_every_notebook_once() -> None:
     listed = _entries(sidebar["website"]["sidebar"]["contents"])
     notebooks = sorted(str(p.relative_to(NBS)) for p in NBS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     assert len(listed) == len(set(listed)), "a notebook is listed twice in nbs/sidebar.yml"
-    assert sorted(listed) == notebooks, f"sidebar and nbs/ differ: {set(listed) ^ set(notebooks)}"
+    assert sorted(listed) == notebooks, (f"sidebar and nbs/ differ: {set(listed) ^ set(notebooks)} "
+                                         "(`python docs_build/sidebar_nav.py` lists nbs/guides/; `make docs` runs it)")
+
+
+def test_guides_section_lists_the_guides_in_file_name_order() -> None:
+    "The sidebar's Guides section is nbs/guides/*.ipynb sorted by file name (written by docs_build/sidebar_nav.py)."
+    sidebar = yaml.safe_load((NBS / "sidebar.yml").read_text())["website"]["sidebar"]["contents"]
+    sections = [e for e in sidebar if isinstance(e, dict) and e.get("section") == "Guides"]
+    guides = sorted(p.name for p in (NBS / "guides").glob("*.ipynb"))
+    if not guides:
+        assert not sections, "a Guides section in nbs/sidebar.yml but no nbs/guides/*.ipynb"
+        return
+    assert len(sections) == 1, f"nbs/sidebar.yml needs one Guides section, found {len(sections)}"
+    assert sections[0]["contents"] == [f"guides/{g}" for g in guides], (
+        f"Guides section {sections[0]['contents']} != nbs/guides/ {guides}: run `python docs_build/sidebar_nav.py`")
 
 
 def test_quarto_and_nbdev_yml_agree_with_settings() -> None:

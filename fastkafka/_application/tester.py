@@ -4,7 +4,7 @@
 
 # %% auto 0
 __all__ = ['logger', 'mirror_name', 'AmbiguousMirror', 'MirrorSender', 'MirrorReceiver', 'mirror_encoder', 'mirror_decoder',
-           'Tester']
+           'Tester', 'security_options']
 
 # %% ../../nbs/10_tester.ipynb
 import asyncio
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from .app import FastKafka
 from .._components.brokers import consumer_config, producer_config
+from .._components.connect import SECURITY_KEYS, start_client
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.logger import get_logger
 from .._components.mocks import QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies
@@ -356,18 +357,32 @@ def _servers(tester: Tester, m: MirrorSender | MirrorReceiver) -> str | list[str
     return m.app.model.bootstrap_servers(m.spec, tester.broker_for(m.app))
 
 
+def security_options(
+    spec: ConsumerSpec | ProducerSpec,  # the app function a mirror stands in for
+) -> dict[str, Any]:
+    "The security settings given to `spec`'s decorator: a mirror connects as the function it mirrors does."
+    return {k: v for k, v in spec.kwargs.items() if k in SECURITY_KEYS}
+
+
+def _client_key(servers: str | list[str], spec: ConsumerSpec | ProducerSpec) -> str:
+    "Mirrors share a client per cluster and security settings."
+    sec = security_options(spec)
+    return cluster_key(servers) + repr(sorted((k, id(v) if k == "ssl_context" else v) for k, v in sec.items()))
+
+
 async def _start_mirror_producers(tester: Tester, stack: AsyncExitStack, transport: Transport) -> None:
     "One producer per cluster; it makes sure every topic of the apps exists there before they start."
     clients: dict[str, ProducerClient] = {}
     every: list[MirrorSender | MirrorReceiver] = [*tester.senders.values(), *tester.receivers.values()]
     for m in every:
         servers = _servers(tester, m)
-        client = clients.get(cluster_key(servers))
+        client = clients.get(_client_key(servers, m.spec))
         if client is None:
-            client = transport.create_producer(**producer_config(m.app.model.client_options, {}, servers))
+            config = producer_config(m.app.model.client_options, security_options(m.spec), servers)
+            client = transport.create_producer(**config)
             stack.push_async_callback(client.stop)
-            await client.start()
-            clients[cluster_key(servers)] = client
+            await start_client(client, what="Tester's producer", servers=servers, config=config)
+            clients[_client_key(servers, m.spec)] = client
         await client.partitions_for(m.topic)  # creates the topic, as the broker auto-creates on metadata
         if isinstance(m, MirrorSender):
             m.client = client
@@ -375,16 +390,16 @@ async def _start_mirror_producers(tester: Tester, stack: AsyncExitStack, transpo
 
 
 async def _start_receivers(tester: Tester, stack: AsyncExitStack, transport: Transport) -> None:
-    clusters: dict[str, tuple[str | list[str], FastKafka, dict[str, MirrorReceiver]]] = {}
+    clusters: dict[str, tuple[str | list[str], FastKafka, ProducerSpec, dict[str, MirrorReceiver]]] = {}
     for r in tester.receivers.values():
         servers = _servers(tester, r)
-        clusters.setdefault(cluster_key(servers), (servers, r.app, {}))[2][r.topic] = r
-    for servers, app, by_topic in clusters.values():
-        config = consumer_config(app.model.client_options, {}, servers)
+        clusters.setdefault(_client_key(servers, r.spec), (servers, r.app, r.spec, {}))[3][r.topic] = r
+    for servers, app, spec, by_topic in clusters.values():
+        config = consumer_config(app.model.client_options, security_options(spec), servers)
         config.update(group_id=None, enable_auto_commit=False,
                       auto_offset_reset="earliest" if tester.use_in_memory_broker else "latest")
         client = transport.create_consumer(*by_topic, **config)
-        await client.start()
+        await start_client(client, what=f"Tester's consumer of {sorted(by_topic)}", servers=servers, config=config)
         stack.push_async_callback(client.stop)
         task = asyncio.get_running_loop().create_task(_receive(tester, client, by_topic))
         stack.push_async_callback(_cancel, task)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import anyio.to_thread
+from asyncer import asyncify
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from .events import EventMetadata
 from .helpers import list_item, resolved_hints
 from .executors import OffsetTracker, PartitionOffsets, StreamExecutor, get_executor
+from .connect import start_client
 from .logger import get_logger
 from fastkafka._components.producer import (
     RETRY_FIRST_S, RETRY_MAX_S, PendingDeliveries, Resend, collect_deliveries, outage, send_again,
@@ -104,6 +105,7 @@ class _RunnerState:
         self._call, self._wants_meta = handler_call(func, signature_of=spec.func)
         self._is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
             type(func).__call__)
+        self._in_thread = asyncify(self._call, abandon_on_cancel=True)  # how a plain `def` handler is called
         self._decode, self._model = spec.decoder, spec.message_type
         limit, cap = config.get("max_poll_records"), self.executor.max_buffer_size
         self._max_records = cap if limit is None or cap < limit else None
@@ -304,7 +306,7 @@ class _Jobs(_Policy):
                     if self._is_async:
                         await self._call(msg, meta)
                     else:
-                        await anyio.to_thread.run_sync(self._call, msg, meta, abandon_on_cancel=True)
+                        await self._in_thread(msg, meta)
                 except asyncio.CancelledError:
                     unit.drop()
                     raise
@@ -487,7 +489,8 @@ class ConsumerRunner(_Loop):
             # subscribe first: aiokafka's start() then waits for (and auto-creates) the topic; subscribing
             # after start() leaves a missing topic unseen until the next metadata refresh (5 minutes)
             client.subscribe([self.spec.topic], listener=_Rebalance(self))
-            await client.start()
+            await start_client(client, what=f"consumer of {self.spec.topic!r}",
+                               servers=self._config.get("bootstrap_servers", "localhost:9092"), config=self._config)
         except BaseException:
             try:
                 await client.stop()

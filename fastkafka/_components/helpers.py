@@ -101,6 +101,10 @@ def run_blocking(
     "Run `async_fn(*args, **kwargs)` to completion from synchronous code anywhere, and return its result."
     if not _loop_running():
         return asyncer.syncify(async_fn, raise_sync_error=False)(*args, **kwargs)
-    context = contextvars.copy_context()
+    context, run = contextvars.copy_context(), asyncer.runnify(async_fn)
+
+    def in_worker() -> _T:
+        return context.run(run, *args, **kwargs)
+
     with ThreadPoolExecutor(1, thread_name_prefix="fastkafka-run-blocking") as pool:
-        return pool.submit(context.run, asyncer.runnify(async_fn), *args, **kwargs).result()
+        return pool.submit(in_worker).result()

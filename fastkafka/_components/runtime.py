@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from .brokers import mask_secrets
+from .connect import start_client
 from .consumer import ConsumerRunner
 from .logger import get_logger
 from .producer import Sender
@@ -110,7 +111,7 @@ class AppRuntime:
                 logger.info("Starting a producer client with %s", mask_secrets(config))
                 client = self.transport.create_producer(**config)
                 stack.push_async_callback(client.stop)
-                await client.start()
+                await start_client(client, what="producer", servers=config["bootstrap_servers"], config=config)
                 clients.append((config, client))
             self._senders[i] = Sender(client, loop)
         stack.callback(self._senders.clear)

@@ -530,10 +530,22 @@ class _ConsumerPoll(_ConsumerFetch):
             remaining = deadline - loop.time()
             if remaining <= 0 or self._closed:
                 return {}
+            # not wait_for: on Python 3.10/3.11 it can swallow a cancellation that comes with a wake-up, and a
+            # poll loop cancelled then would never end; a timer wakes us at the deadline instead
+            expired: list[bool] = []
+            timer = loop.call_later(remaining, self._expire, expired)
             try:
-                await asyncio.wait_for(self._wakeup.wait(), remaining)
-            except asyncio.TimeoutError:
+                await self._wakeup.wait()
+            finally:
+                timer.cancel()
+            if expired:
                 return {}
+
+    def _expire(self, expired: list[bool]) -> None:
+        "The deadline of a waiting `getmany` passed: mark it and wake it."
+        expired.append(True)
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     async def getone(self, *partitions: TopicPartition) -> ConsumerRecord:
         "The next record, waiting for one as long as it takes."

@@ -17,16 +17,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from unittest.mock import AsyncMock, patch
 
 import aiokafka
 from aiokafka.structs import RecordMetadata, TopicPartition
+
+from .._components.helpers import run_blocking
 
 # %% ../../nbs/11b_test_utils.ipynb
 def nb_safe_seed(
@@ -137,19 +138,6 @@ async def _run_and_cancel(
     return returncode, bytes(output)
 
 # %% ../../nbs/11b_test_utils.ipynb
-_T = TypeVar("_T")
-
-
-def _run_blocking(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    "Run the coroutine `make()` to completion; on a helper thread if this thread already runs an event loop."
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make())
-    with ThreadPoolExecutor(1, thread_name_prefix="fastkafka-run-script") as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()
-
-
 def _fastkafka_cli(*args: str) -> list[str]:
     "The `fastkafka` command line, run by this interpreter (so it works in any virtual environment)."
     return [sys.executable, "-c", "from fastkafka._cli import app; app(prog_name='fastkafka')", *args]
@@ -191,7 +179,7 @@ def run_script_and_cancel(
                 await _generate_docs(folder, f"{module}:{kafka_app_name}")
             return await _run_and_cancel(args, folder, cancel_after)
 
-    return _run_blocking(main)
+    return run_blocking(main)
 
 # %% ../../nbs/11b_test_utils.ipynb
 _DISPLAY_SECONDS = 4.0  # how long display_docs keeps serving

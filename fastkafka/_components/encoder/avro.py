@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .json import DecodeError, EncodeError, _raw_arg
+from .json import DecodeError, EncodeError, message_bytes
 
 # %% ../../../nbs/02a_avro.ipynb
 AVRO_MISSING = (
@@ -563,7 +563,7 @@ def avro_decoder(
 ) -> Any:
     "Decode schemaless Avro binary into an instance of `cls`."
     if raw_msg is None or raw is not None:
-        raw_msg = _raw_arg("avro_decoder", raw_msg, raw)
+        raw_msg = message_bytes("avro_decoder", raw_msg, raw)
     codec = _CODECS.get(cls)
     if codec is None:
         if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
