@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from helpers import unique_topic
 
 import fastkafka._testing.apache_kafka_broker as akb
-from fastkafka._testing.apache_kafka_broker import KafkaDependencyError, _port_is_free
+from fastkafka._testing.apache_kafka_broker import KafkaDependencyError, port_is_free
 from fastkafka.testing import ApacheKafkaBroker
 
 pytestmark = pytest.mark.broker
@@ -103,7 +103,7 @@ def test_busy_port_gives_another_port_and_sync_api() -> None:
         finally:
             broker.stop()
         broker.stop()
-        assert _port_is_free(port)
+        assert port_is_free(port)
 
 
 def test_port_taken_after_the_check_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:

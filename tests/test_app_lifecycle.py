@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from fastkafka import FastKafka
 from fastkafka._components.producer import ProducerNotStartedError
+from fastkafka._components.transport import AIOKafkaTransport
 from fastkafka.executors import SequentialExecutor
 
 pytestmark = pytest.mark.broker
@@ -20,6 +21,17 @@ pytestmark = pytest.mark.broker
 
 class Item(BaseModel):
     n: int
+
+
+class RecordingTransport(AIOKafkaTransport):
+    "The aiokafka transport, remembering the consumer clients it made."
+
+    def __init__(self) -> None:
+        self.consumers: list = []
+
+    def create_consumer(self, *topics: str, **config):
+        self.consumers.append(super().create_consumer(*topics, **config))
+        return self.consumers[-1]
 
 
 def brokers(bootstrap: str) -> dict:
@@ -51,8 +63,9 @@ async def test_startup_and_shutdown_order_with_lifespan_and_background(kafka_bro
 
     @app.run_in_background()
     async def producer_loop() -> None:
-        log.append(f"background start (started so far: producer={app._slots[0].sender is not None}, "
-                   f"consumers={len(app._runners)})")
+        runtime = app.runtime
+        log.append(f"background start (started so far: producer={runtime.sender(0) is not None}, "
+                   f"consumers={len(runtime.consumers)})")
         try:
             for n in range(3):
                 await app.to_order(n)  # the producers are up before background tasks start
@@ -130,13 +143,14 @@ async def test_failed_start_stops_what_started_and_exits_lifespan(kafka_broker: 
     async def never() -> None:
         log.append("background started")
 
+    transport = RecordingTransport()
     with pytest.raises(Exception) as info:
-        async with app:
+        async with app.running(transport=transport):
             log.append("body")
     assert "Unable to bootstrap" in str(info.value) or "connect" in str(info.value).lower(), info.value
     assert log == ["lifespan enter", "lifespan exit"]
     assert not app.is_started
-    assert all(not r.running for r in app._runners)  # the consumer that had started was stopped
+    assert transport.consumers and all(c._closed for c in transport.consumers)  # the consumer that had started was stopped
     with pytest.raises(ProducerNotStartedError):
         await app.to_fail(1)  # and so was the producer
 
@@ -161,7 +175,7 @@ async def test_dead_consumer_is_visible_and_raised_at_stop(kafka_broker: str) ->
             assert app.is_started
             await app.to_dies(1)
             await asyncio.wait_for(called.wait(), 60)
-            await asyncio.wait_for(app._until_broken(), 30)
+            await asyncio.wait_for(app.runtime.until_broken(), 30)
             assert not app.is_started  # visible while the app is still "running"
     assert "cannot handle 1" in repr(info.value.__cause__)
 
@@ -189,7 +203,7 @@ async def test_background_task_failure_is_raised_after_full_shutdown(kafka_broke
 
     with pytest.raises(RuntimeError, match="A background task failed while the app was running: KeyError"):
         async with app:
-            await asyncio.wait_for(app._until_broken(), 30)
+            await asyncio.wait_for(app.runtime.until_broken(), 30)
             assert not app.is_started
     assert log == ["lifespan exit"]  # the rest of the shutdown still ran
     assert (await read_records(kafka_broker, topic, 1))[0].value == b'{"n":1}'

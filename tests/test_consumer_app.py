@@ -80,7 +80,7 @@ async def test_app_throw_exceptions_is_visible_raised_at_stop_and_redelivered(ka
 
     with pytest.raises(RuntimeError, match="poison item 2") as info:
         async with app:
-            await asyncio.wait_for(app._runners[0].wait_stopped(), 60)
+            await asyncio.wait_for(app.runtime.consumers[0].wait_stopped(), 60)
             assert not app.is_started  # the dead consumer shows
     assert isinstance(info.value.__cause__, ValueError)
     assert seen == [0, 1]

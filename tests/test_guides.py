@@ -4,13 +4,15 @@ tests/test_notebooks_in_kernel.py)."""
 import json
 import re
 import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from app_support import create_topics
+from app_support import create_topics, read_records
 from consumer_support import committed_offsets
 from helpers import unique_topic
 from pydantic import BaseModel, Field
@@ -66,7 +68,8 @@ def test_guide_is_a_page_that_exports_nothing_and_uses_the_public_api(path: Path
         assert not {"default_exp", "export", "exports", "exporti"} & {f.split()[0] for f in _flags(src) if f}, src
         for module in re.findall(r"^\s*(?:from|import)\s+(fastkafka[\w.]*)", src, re.M):
             assert module in PUBLIC, f"{path.name} imports {module}; guides use only {sorted(PUBLIC)}"
-    needs_flag = re.compile(r"ApacheKafkaBroker\(|create_subprocess_exec|\.create_docs\(|use_in_memory_broker=False")
+    needs_flag = re.compile(
+        r"ApacheKafkaBroker\(|create_subprocess_exec|subprocess\.run\(|\.create_docs\(|use_in_memory_broker=False")
     for src in code:
         if needs_flag.search(src):
             assert _flags(src) & {"broker", "subprocess"}, f"{path.name}: this cell needs a flag:\n{src[:300]}"
@@ -104,6 +107,44 @@ async def test_guide_09_forwarding_between_two_real_clusters(kafka_broker: str, 
         await getattr(tester, f"on_{name}").assert_awaited_with(Sale(shop="oslo", cents=42), timeout=30)
         await app.awaited_mocks.on_sales.assert_awaited_with(Sale(shop="oslo", cents=42), timeout=30)
     assert getattr(tester.mocks, f"on_{name}").call_args_list == [((Sale(shop="oslo", cents=42),),)]
+
+
+# ------------------------------------------------------------- 10: FastAPI's lifespan runs the app on a real broker
+
+
+class Signup(BaseModel):
+    email: str
+    plan: str = "free"
+
+
+@pytest.mark.broker
+async def test_guide_10_an_endpoint_sends_through_fastapi_lifespan_on_a_real_broker(kafka_broker: str) -> None:
+    from fastapi import FastAPI
+
+    topic = unique_topic("signups")
+    await create_topics(kafka_broker, topic)
+    kafka_app = FastKafka(kafka_brokers=entry(kafka_broker, "localhost"))
+
+    @kafka_app.produces(topic=topic)
+    async def to_signups(signup: Signup) -> Signup:
+        return signup
+
+    web_app = FastAPI(lifespan=kafka_app.fastapi_lifespan("localhost"))
+
+    @web_app.post("/signup")
+    async def signup(signup: Signup) -> dict:
+        await to_signups(signup)
+        return {"status": "queued", "email": signup.email}
+
+    async with web_app.router.lifespan_context(web_app):
+        assert kafka_app.is_started
+        transport = httpx.ASGITransport(app=web_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+            response = await client.post("/signup", json={"email": "ada@example.com"})
+        assert response.status_code == 200 and response.json() == {"status": "queued", "email": "ada@example.com"}
+    assert not kafka_app.is_started
+    (record,) = await read_records(kafka_broker, topic, 1)
+    assert Signup.model_validate_json(record.value) == Signup(email="ada@example.com")
 
 
 # ------------------------------------------------------------------------ 11: the Tester on a real broker
@@ -292,6 +333,28 @@ async def test_guide_14_docs_generate_and_serve(tmp_path: Path) -> None:
         assert await serve.wait(30) == 0, serve.output()
     finally:
         await serve.cleanup()
+
+
+# ------------------------------------------------------------- 15: importing configures nothing, JSON needs no fastavro
+
+
+@pytest.mark.subprocess
+def test_guide_15_importing_adds_no_log_handler_and_json_needs_no_fastavro() -> None:
+    check = textwrap.dedent(
+        """
+        import logging, sys
+        root_handlers = list(logging.getLogger().handlers)
+        import fastkafka, fastkafka.encoder, fastkafka.executors, fastkafka.testing
+        from pydantic import BaseModel
+        class Msg(BaseModel):
+            text: str
+        assert fastkafka.encoder.json_decoder(fastkafka.encoder.json_encoder(Msg(text="x")), Msg) == Msg(text="x")
+        print(logging.getLogger().handlers == root_handlers, logging.getLogger("fastkafka").handlers,
+              "fastavro" in sys.modules)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["True", "[]", "False"], result.stdout + result.stderr
 
 
 def test_guides_exist_for_every_topic_of_the_brief() -> None:

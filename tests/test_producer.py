@@ -37,7 +37,7 @@ async def test_defaults_are_acks_all_with_idempotence(kafka_broker: str) -> None
         return Blob(data=data)
 
     async with app:
-        strict, loose = app._slots[0].sender.client, app._slots[1].sender.client
+        strict, loose = app.runtime.sender(0).client, app.runtime.sender(1).client
         assert isinstance(strict, RecoveringProducer) and not isinstance(loose, RecoveringProducer)
         strict = strict._client
         assert strict is not loose

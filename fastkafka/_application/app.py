@@ -178,13 +178,15 @@ class _Run:
         ctx = app.lifespan(app) if app.lifespan is not None else None
         if ctx is not None:
             await ctx.__aenter__()
+        app._runtime = self.runtime  # producer functions work as soon as the producers are up (`is_started` waits)
         try:
             await self.runtime.start()
         except BaseException as e:
+            app._runtime = None
             if ctx is not None:
                 await ctx.__aexit__(type(e), e, e.__traceback__)
             raise
-        app._runtime, app.lifespan_ctx, self.ctx = self.runtime, ctx, ctx
+        app.lifespan_ctx = self.ctx = ctx
         return app
 
     async def __aexit__(

@@ -489,14 +489,14 @@ class ConsumerRunner(_Loop):
             # subscribe first: aiokafka's start() then waits for (and auto-creates) the topic; subscribing
             # after start() leaves a missing topic unseen until the next metadata refresh (5 minutes)
             client.subscribe([self.spec.topic], listener=_Rebalance(self))
-            await start_client(client, what=f"consumer of {self.spec.topic!r}",
-                               servers=self._config.get("bootstrap_servers", "localhost:9092"), config=self._config)
         except BaseException:
             try:
                 await client.stop()
             except Exception:
-                logger.debug("Stopping a consumer client that failed to start raised", exc_info=True)
+                logger.debug("Stopping a consumer client that failed to subscribe raised", exc_info=True)
             raise
+        await start_client(client, what=f"consumer of {self.spec.topic!r}",  # stops the client if it fails
+                           servers=self._config.get("bootstrap_servers", "localhost:9092"), config=self._config)
         self._client, loop = client, asyncio.get_running_loop()
         self._task = loop.create_task(self._main(), name=f"fastkafka consumer {self.spec.topic}")
         if self._group_id is not None and self._auto_commit:

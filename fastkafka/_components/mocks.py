@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from enum import Enum
 from typing import Any
-from unittest.mock import DEFAULT, AsyncMock, CallableMixin, MagicMock, NonCallableMock, _Call
+from unittest.mock import DEFAULT, AsyncMock, CallableMixin, MagicMock, NonCallableMock, call
 
 from pydantic import BaseModel
 
@@ -245,13 +245,16 @@ _STATE = ("_mock_called", "_mock_call_count", "_mock_call_args", "_mock_call_arg
 _ASYNC_STATE = ("_mock_await_count", "_mock_await_args", "_mock_await_args_list")
 
 
+_Call: Any = type(call)  # the class of `mock.call` and of every entry of `call_args_list`
+
+
 class _RecordedCall(_Call):
     "A `_Call` as a call of a root mock records it, with its (always the same) attributes on the class."
 
     _mock_name, _mock_parent, _mock_from_kall = None, None, True
 
 
-def _new_call(value: tuple[Any, ...]) -> _Call:
+def _new_call(value: tuple[Any, ...]) -> Any:
     "`_Call(value, two=len(value) == 2)` for `value` = `(args, kwargs)` or `(name, args, kwargs)`, minus the parsing."
     return tuple.__new__(_RecordedCall, value)
 
@@ -263,7 +266,7 @@ def _same_as_stock(value: tuple[Any, ...]) -> bool:
 
 
 if not all(_same_as_stock(v) for v in (((1,), {"k": 2}), ("", (1,), {"k": 2}))):  # a Python whose _Call differs
-    def _new_call(value: tuple[Any, ...]) -> _Call:
+    def _new_call(value: tuple[Any, ...]) -> Any:
         return _Call(value, two=len(value) == 2)
 
 

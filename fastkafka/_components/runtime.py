@@ -110,8 +110,8 @@ class AppRuntime:
             if client is None:
                 logger.info("Starting a producer client with %s", mask_secrets(config))
                 client = self.transport.create_producer(**config)
-                stack.push_async_callback(client.stop)
                 await start_client(client, what="producer", servers=config["bootstrap_servers"], config=config)
+                stack.push_async_callback(client.stop)  # a client whose start failed was stopped by start_client
                 clients.append((config, client))
             self._senders[i] = Sender(client, loop)
         stack.callback(self._senders.clear)

@@ -7,7 +7,8 @@ __all__ = ['logger', 'KAFKA_VERSION', 'SCALA_VERSION', 'INSTALL_HINT', 'SECURITY
            'READY_LINE', 'CLASS_DATA_SHARING', 'T', 'KafkaDependencyError', 'kafka_cache_dir', 'kafka_pom_path',
            'find_java', 'find_maven', 'find_kafka_libs', 'require_kafka_libs', 'install_kafka',
            'kafka_server_properties', 'ListenerSecurity', 'client_listener_properties', 'scram_format_args',
-           'make_test_certificates', 'KafkaStartError', 'ApacheKafkaBroker']
+           'make_test_certificates', 'port_is_free', 'free_port', 'KafkaStartError', 'SyncAsyncService',
+           'ApacheKafkaBroker']
 
 # %% ../../nbs/11_local_kafka.ipynb
 import asyncio
@@ -439,7 +440,8 @@ def _keep_class_data(dumped: Path, archive: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 # %% ../../nbs/11_local_kafka.ipynb
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    "True when nothing listens on `port` of 127.0.0.1 (so a broker can bind it)."
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the JVM does for listening sockets
         try:
@@ -449,7 +451,7 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
-def _free_port(*, avoid: Iterable[int] = ()) -> int:
+def free_port(*, avoid: Iterable[int] = ()) -> int:
     "A port on 127.0.0.1 that nobody listens on right now."
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -512,7 +514,7 @@ class _KafkaNode:
             data_dir=self.workdir / "data", listener_port=listener_port, controller_port=controller_port
         ) | client_listener_properties(
             security, listener_port=listener_port, controller_port=controller_port,
-            internal_port=_free_port(avoid=[listener_port, controller_port]) if security.protocol != "PLAINTEXT" else 0,
+            internal_port=free_port(avoid=[listener_port, controller_port]) if security.protocol != "PLAINTEXT" else 0,
             keystore=self.workdir / "tls" / "keystore.pem",
         )
         self.class_data = _class_data_archive(java, libs) if CLASS_DATA_SHARING else None
@@ -613,7 +615,7 @@ async def _create_topics(
 T = TypeVar("T")
 
 
-class _SyncAsyncService:
+class SyncAsyncService:
     "`start()`/`stop()`, `with` and `async with` around the `_start()`/`_stop()` coroutines of a service."
 
     apply_nest_asyncio: bool = False
@@ -685,7 +687,7 @@ async def _start_node(
     raise KafkaStartError(f"Kafka could not bind its ports in {retries + 1} attempts: {error}")
 
 # %% ../../nbs/11_local_kafka.ipynb
-class ApacheKafkaBroker(_SyncAsyncService):
+class ApacheKafkaBroker(SyncAsyncService):
     "A throw-away single-node Apache Kafka 4 broker (KRaft) on 127.0.0.1."
 
     startup_timeout: float = 120.0  # seconds to wait for the broker to report that it is up
@@ -740,10 +742,10 @@ class ApacheKafkaBroker(_SyncAsyncService):
     def _ports(self, attempt: int) -> tuple[int, int]:
         "Listener and controller ports for an attempt: the preferred ones while free, else free ones."
         port, cport = self.listener_port, self.controller_port
-        if attempt > 0 or port == 0 or not _port_is_free(port):
-            port = _free_port(avoid=[cport])
-        if attempt > 0 or cport in (0, port) or not _port_is_free(cport):
-            cport = _free_port(avoid=[port])
+        if attempt > 0 or port == 0 or not port_is_free(port):
+            port = free_port(avoid=[cport])
+        if attempt > 0 or cport in (0, port) or not port_is_free(cport):
+            cport = free_port(avoid=[port])
         return port, cport
 
     @property

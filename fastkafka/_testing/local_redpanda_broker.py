@@ -17,7 +17,7 @@ from typing import IO, Any
 import yaml
 
 from .._components.logger import get_logger
-from .apache_kafka_broker import _free_port, _port_is_free, _SyncAsyncService
+from .apache_kafka_broker import free_port, port_is_free, SyncAsyncService
 
 logger = get_logger(__name__)
 
@@ -132,7 +132,7 @@ async def _connect_and_create(bootstrap: str, topics: list[str], proc: asyncio.s
             await admin.close()
 
 # %% ../../nbs/11a_redpanda.ipynb
-class _RedpandaSettings(_SyncAsyncService):
+class _RedpandaSettings(SyncAsyncService):
     "The settings of a `LocalRedpandaBroker`."
 
     startup_timeout: float = 60.0  # seconds for the container to answer Kafka requests
@@ -203,7 +203,7 @@ class LocalRedpandaBroker(_RedpandaSettings):
         await check_docker()
         error: Exception | None = None
         for attempt in range(self.retries + 1):
-            port = self.listener_port if attempt == 0 and _port_is_free(self.listener_port) else _free_port()
+            port = self.listener_port if attempt == 0 and port_is_free(self.listener_port) else free_port()
             log = tempfile.TemporaryFile()
             try:
                 proc = await asyncio.create_subprocess_exec(
