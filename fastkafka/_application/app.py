@@ -295,12 +295,12 @@ def _sender(app: FastKafka, index: int, name: str) -> Sender:
     )
 
 
-def _observe(app: FastKafka, name: str, value: Any) -> Any:
-    "Record a copy of what producer `name` returned in its mock, if it has one."
+def _observe(app: FastKafka, name: str, /, *args: Any, **kwargs: Any) -> Any:
+    "Record a call of producer `name`, with copies of its arguments, in its mock, if it has one."
     mock = app._mocks.get(name)
     if mock is None:
         return None
-    res = call_with_copies(mock, value)
+    res = call_with_copies(mock, *args, **kwargs)
     return None if res is QUEUED else res  # a queued call: nothing for the producer to await
 
 # %% ../../nbs/07_app.ipynb

@@ -28,7 +28,9 @@ from .._components.logger import get_logger
 from .._components.mocks import QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies
 from .._components.producer import Records, to_records
 from .._components.specs import ConsumerSpec, ProducerSpec
-from .._components.transport import ConsumerClient, ProducerClient, Transport, current_transport
+from fastkafka._components.transport import (
+    ConsumerClient, ProducerClient, Transport, current_transport, reset_transport, set_transport,
+)
 from .._testing.in_memory_broker import InMemoryBroker, cluster_key
 
 logger = get_logger(__name__)
@@ -90,11 +92,11 @@ class MirrorReceiver:
     "What arrives on a topic the apps produce to, decoded, recorded in a mock."
 
     def __init__(self, name: str, topic: str, app: FastKafka, spec: ProducerSpec, decode: Callable[[bytes], Any],
-                 failures: Callable[[], list[BaseException]]) -> None:
+                 failures: Callable[[], list[BaseException]], fail_fast: bool = True, note: str | None = None) -> None:
         self.__name__, self.topic, self.app, self.spec, self.decode = name, topic, app, spec, decode
         self.functions: list[str] = []  # the app functions this mirror serves
         self.mock = RecordingAsyncMock()
-        self.awaited = AwaitedMock(self.mock, failures=failures)
+        self.awaited = AwaitedMock(self.mock, failures=failures, fail_fast=fail_fast, note=note)
 
     async def deliver(self, records: list[ConsumerRecord], on_error: Callable[[BaseException], None]) -> None:
         "Decode `records` and call the mock with each message."
@@ -184,23 +186,50 @@ def _brokers_key(app: FastKafka, spec: ConsumerSpec | ProducerSpec) -> str:
     return (spec.brokers or app.model.kafka_brokers).model_dump_json()
 
 
-def mirror_encoder(apps: list[FastKafka], app: FastKafka, spec: ConsumerSpec) -> Callable[[Any], bytes]:
-    "How the tester encodes messages for the consumer `spec`."
+def _codec_name(codec: Any) -> str:
+    return getattr(codec, "__qualname__", None) or repr(codec)
+
+
+def mirror_encoder(
+    apps: list[FastKafka],  # every app of the Tester
+    app: FastKafka,  # the app of `spec`
+    spec: ConsumerSpec,  # the consumer the mirror sends to
+    given: dict[str, Callable[[Any], bytes]] | None = None,  # `Tester(encoders=...)`, by topic
+) -> Callable[[Any], bytes]:
+    "How `tester.to_<topic>` encodes a model for the consumer `spec`."
     if spec.decoder_name in ("json", "avro"):
         return resolve_encoder(spec.decoder_name)[0]
+    if given and spec.topic in given:
+        return given[spec.topic]
     for a in apps:
         for p in a.model.producers:
             if p.topic == spec.topic and p.encoder_name == "custom" and _brokers_key(a, p) == _brokers_key(app, spec):
                 return p.encoder
-    return resolve_encoder("json")[0]
+    name, topic, decoder = mirror_name("to", spec.topic), spec.topic, _codec_name(spec.decoder)
+
+    def no_inverse(msg: Any) -> bytes:
+        raise ValueError(
+            f"tester.{name}() cannot encode {type(msg).__name__}: {spec.func.__name__}() consumes {topic!r} with the "
+            f"custom decoder {decoder}, and no app function produces to {topic!r} with a custom encoder. Give the "
+            f"Tester its inverse, Tester(app, encoders={{{topic!r}: your_encoder}}), or send encoded bytes: "
+            f"tester.{name}(b'...')")
+
+    return no_inverse
 
 
-def mirror_decoder(apps: list[FastKafka], app: FastKafka, spec: ProducerSpec) -> Callable[[bytes], Any]:
-    "How the tester decodes what the producer `spec` sends (raw bytes when it cannot know)."
+def mirror_decoder(
+    apps: list[FastKafka],  # every app of the Tester
+    app: FastKafka,  # the app of `spec`
+    spec: ProducerSpec,  # the producer whose records the mirror receives
+    given: dict[str, Callable[[bytes, Any], Any]] | None = None,  # `Tester(decoders=...)`, by topic
+) -> tuple[Callable[[bytes], Any], str | None]:
+    "How `tester.on_<topic>` decodes what `spec` sends, and a note when it cannot (it then records raw bytes)."
     decode: Callable[[bytes, Any], Any] | None = None
     model: Any = spec.message_type
     if spec.encoder_name in ("json", "avro"):
         decode = resolve_decoder(spec.encoder_name)[0]
+    elif given and spec.topic in given:
+        decode = given[spec.topic]
     else:
         for a in apps:
             for c in a.model.consumers:
@@ -208,8 +237,13 @@ def mirror_decoder(apps: list[FastKafka], app: FastKafka, spec: ProducerSpec) ->
                 if same and c.decoder_name == "custom":
                     decode, model = c.decoder, c.message_type
     if decode is None or model is None:
-        return lambda raw: raw
-    return lambda raw: decode(raw, model)
+        name = mirror_name("on", spec.topic)
+        why = (f"{spec.func.__name__}() sends with the custom encoder {_codec_name(spec.encoder)}"
+               if decode is None else f"{spec.func.__name__}() has no model in its return annotation")
+        return (lambda raw: raw), (
+            f"tester.{name} records the raw bytes of {spec.topic!r}: {why}, and the Tester knows no decoder for it; "
+            f"give one with Tester(app, decoders={{{spec.topic!r}: your_decoder}}) (called as decoder(raw, model))")
+    return (lambda raw: decode(raw, model)), None
 
 # %% ../../nbs/10_tester.ipynb
 class Tester(FastKafka):
@@ -223,6 +257,9 @@ class Tester(FastKafka):
         app: FastKafka | list[FastKafka],  # the app, or the apps, under test
         *,
         use_in_memory_broker: bool = True,  # run on a fresh InMemoryBroker; False: on the apps' own brokers
+        strict: bool = False,  # an app function's error fails waiting assertions at once and is raised at exit
+        encoders: dict[str, Callable[[Any], bytes]] | None = None,  # by topic: how `to_<topic>` encodes a model
+        decoders: dict[str, Callable[[bytes, Any], Any]] | None = None,  # by topic: how `on_<topic>` decodes
     ) -> None:
         apps = list(app) if isinstance(app, list | tuple) else [app]
         if not apps or not all(isinstance(a, FastKafka) for a in apps):
@@ -230,7 +267,8 @@ class Tester(FastKafka):
         first = apps[0].model
         super().__init__(kafka_brokers=first.kafka_brokers)
         self._kafka_broker_name = first.kafka_broker_name
-        self.apps, self.use_in_memory_broker = apps, use_in_memory_broker
+        self.apps, self.use_in_memory_broker, self.strict = apps, use_in_memory_broker, strict
+        self.encoders, self.decoders = dict(encoders or {}), dict(decoders or {})
         self.broker_override: str | None = None  # the broker entry of every app for one block (`using_*`)
         self._failures: list[BaseException] = []
         self._awaited: list[AwaitedMock] = []
@@ -270,6 +308,8 @@ class Tester(FastKafka):
         stack = AsyncExitStack()
         try:
             base = InMemoryBroker() if self.use_in_memory_broker else current_transport()
+            if self.use_in_memory_broker:  # apps started inside the block (FastAPI lifespans, `async with app`) too
+                stack.callback(reset_transport, set_transport(base))
             own = _TrackingTransport(base)
             trackers = [own]
             await _start_mirror_producers(self, stack, own)
@@ -295,7 +335,7 @@ class Tester(FastKafka):
                         tb: TracebackType | None) -> bool | None:
         stack, self._tester_stack = self._tester_stack, None
         suppress = await stack.__aexit__(exc_type, exc, tb) if stack is not None else None
-        if exc_type is None and self._failures:
+        if exc_type is None and self._failures and self.strict:
             if len(self._failures) > 1:
                 logger.error("%d more exceptions were raised in the apps' functions during the test: %r",
                              len(self._failures) - 1, self._failures[1:])
@@ -304,7 +344,7 @@ class Tester(FastKafka):
 
 # %% ../../nbs/10_tester.ipynb
 def _awaited_mock(tester: Tester, mock: Any) -> AwaitedMock:
-    awaited = AwaitedMock(mock, failures=lambda: tester._failures)
+    awaited = AwaitedMock(mock, failures=lambda: tester._failures, fail_fast=tester.strict)
     tester._awaited.append(awaited)
     return awaited
 
@@ -316,15 +356,16 @@ def _add_mirrors(tester: Tester, a: FastKafka) -> None:
         key = (c.topic, _brokers_key(a, c))
         if key not in tester.senders:
             tester.senders[key] = MirrorSender(mirror_name("to", c.topic), c.topic, a, c,
-                                               mirror_encoder(tester.apps, a, c))
+                                               mirror_encoder(tester.apps, a, c, tester.encoders))
             tester.senders[key].awaited = _awaited_mock(tester, tester.senders[key].mock)
         tester.senders[key].functions.append(c.func.__name__)
         tester.mirrors[c.func] = tester.senders[key]
     for p in model.producers:
         key = (p.topic, _brokers_key(a, p))
         if key not in tester.receivers:
-            tester.receivers[key] = r = MirrorReceiver(mirror_name("on", p.topic), p.topic, a, p,
-                                                       mirror_decoder(tester.apps, a, p), lambda: tester._failures)
+            decode, note = mirror_decoder(tester.apps, a, p, tester.decoders)
+            tester.receivers[key] = r = MirrorReceiver(mirror_name("on", p.topic), p.topic, a, p, decode,
+                                                       lambda: tester._failures, tester.strict, note)
             tester._awaited.append(r.awaited)
         tester.receivers[key].functions.append(p.func.__name__)
         tester.mirrors[p.wrapper] = tester.mirrors[p.func] = tester.receivers[key].awaited

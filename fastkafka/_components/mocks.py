@@ -103,10 +103,12 @@ class _AwaitedBase:
     def __init__(
         self,
         mock: NonCallableMock,  # the mock to assert on
-        failures: Callable[[], list[BaseException]] | None = None,  # errors to report instead of waiting
+        failures: Callable[[], list[BaseException]] | None = None,  # errors of the code under test, to report
         watchers: Watchers | None = None,  # woken by calls (and by recorded failures); default: watch(mock)
+        fail_fast: bool = True,  # a failure fails a waiting assertion at once; False: named when it times out
+        note: str | None = None,  # added to the message of an assertion that did not hold in time
     ) -> None:
-        self._mock, self._failures = mock, failures
+        self._mock, self._failures, self._fail_fast, self._note = mock, failures, fail_fast, note
         self._watchers = watchers or watch(mock)
 
     def wake(self) -> None:
@@ -118,6 +120,20 @@ class _AwaitedBase:
         if errors:
             raise AssertionError(f"an app's function raised {errors[0]!r} while the test was waiting") from errors[0]
 
+    def _timed_out(self, error: AssertionError) -> AssertionError:
+        "The error of an assertion that did not hold in time, naming what failed meanwhile (if anything did)."
+        errors = self._failures() if self._failures is not None else []
+        if not errors and self._note is None:
+            return error
+        text = str(error) + (f"\n{self._note}" if self._note is not None else "")
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            text += (f"\nWhile the test waited, an app's function raised {errors[0]!r}{more}; it was logged with "
+                     "its traceback and the message was skipped")
+        out = AssertionError(text)
+        out.__cause__ = errors[0] if errors else error
+        return out
+
     async def _wait_for(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> None:
         "Run assertion `name` until it holds (or, for a negative one, while the window lasts)."
         negative = name in _NEGATIVE
@@ -127,7 +143,8 @@ class _AwaitedBase:
         while True:
             change = self._watchers.next_change()
             try:
-                self._check_failures()
+                if self._fail_fast:
+                    self._check_failures()
                 try:
                     assertion(*args, **kwargs)
                     error = None
@@ -140,7 +157,7 @@ class _AwaitedBase:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     if error is not None:
-                        raise error
+                        raise self._timed_out(error)
                     return
                 try:
                     await asyncio.wait_for(change, remaining)

@@ -271,7 +271,7 @@ def producer_wrapper(
     topic: str,  # where its return values go
     encoder: Callable[[Any], bytes],  # model -> bytes
     get_sender: Callable[[], Sender],  # the app's running client; raises ProducerNotStartedError when stopped
-    observe: Callable[[Any], Any] | None = None,  # called with each returned value (mocks); may return an awaitable
+    observe: Callable[..., Any] | None = None,  # called with the call's arguments once sent (mocks); may be async
 ) -> Callable[..., Any]:
     "Wrap `func` so that calling it sends what it returns to `topic`."
     if inspect.iscoroutinefunction(func):
@@ -292,8 +292,8 @@ def producer_wrapper(
                     pending.add(fut, (client, topic, v, None, None))
             else:
                 await send_records(sender.client, topic, to_records(value, encoder), _deliveries.get())
-            if observe is not None and value is not None:
-                res = observe(value)
+            if observe is not None:
+                res = observe(*args, **kwargs)
                 if res is not None and isinstance(res, Awaitable):
                     await res
             return value
@@ -305,8 +305,8 @@ def producer_wrapper(
         sender = get_sender()
         value = func(*args, **kwargs)
         _sync_send(sender, topic, to_records(value, encoder))
-        if observe is not None and value is not None:
-            observe(value)
+        if observe is not None:
+            observe(*args, **kwargs)
         return value
 
     return sync_wrapper

@@ -4,13 +4,13 @@
 
 # %% auto 0
 __all__ = ['logger', 'ProducerClient', 'ConsumerClient', 'Transport', 'RecoveringProducer', 'AIOKafkaTransport', 'is_transient',
-           'use_transport', 'current_transport']
+           'use_transport', 'set_transport', 'reset_transport', 'current_transport']
 
 # %% ../../nbs/04_transport.ipynb
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from functools import partial
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -179,6 +179,23 @@ def use_transport(
         yield transport
     finally:
         _current_transport.reset(token)
+
+
+def set_transport(
+    transport: Transport,  # what apps started from now on, in this context, use
+) -> Token[Transport | None]:
+    "Make `transport` current until `reset_transport(token)`; for scopes that are not one `with` block."
+    return _current_transport.set(transport)
+
+
+def reset_transport(
+    token: Token[Transport | None],  # what `set_transport` returned
+) -> None:
+    "Undo `set_transport`, also from another context than the one it was called in (an async fixture's teardown)."
+    try:
+        _current_transport.reset(token)
+    except ValueError:  # made in another Context: restore the value it replaced
+        _current_transport.set(None if token.old_value is Token.MISSING else token.old_value)
 
 
 def current_transport() -> Transport:
