@@ -150,7 +150,7 @@ async def test_failed_start_stops_what_started_and_exits_lifespan(kafka_broker: 
     assert "Unable to bootstrap" in str(info.value) or "connect" in str(info.value).lower(), info.value
     assert log == ["lifespan enter", "lifespan exit"]
     assert not app.is_started
-    assert transport.consumers and all(c._closed for c in transport.consumers)  # the consumer that had started was stopped
+    assert transport.consumers and all(c._closed for c in transport.consumers)  # what had started was stopped
     with pytest.raises(ProducerNotStartedError):
         await app.to_fail(1)  # and so was the producer
 
