@@ -139,7 +139,7 @@ def _tests_using(stmts: list[ast.stmt], name: str) -> bool:
 
 @cache
 def show_doc_entries() -> dict[str, list[tuple[str, bool]]]:
-    "{'X' or 'X.y': [(notebook, followed by a visible test cell using it), ...]} over every notebook of nbs/ (no guides)."
+    "{'X' or 'X.y': [(notebook, a visible test cell using it follows), ...]} over the notebooks of nbs/ (no guides)."
     found: dict[str, list[tuple[str, bool]]] = {}
     for nb in sorted(NBS.glob("*.ipynb")):
         cells = [("".join(c["source"]), c["cell_type"]) for c in json.loads(nb.read_text())["cells"]]
@@ -215,7 +215,7 @@ def test_nbdev_processing_renders_the_consumes_entry(tmp_path: Path) -> None:
         "print(err or f'ok {secs:.1f}s'); sys.exit(1 if err else 0)\n"
     )
     res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, f"nbdev's processing of nbs/07_app.ipynb failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    assert res.returncode == 0, f"nbdev's processing of nbs/07_app failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
     cells = [c for c in json.loads(dst.read_text())["cells"]
              if c["cell_type"] == "code" and "show_doc(FastKafka.consumes)" in "".join(c["source"])]
     assert cells, "the processed notebook has no show_doc(FastKafka.consumes) cell"
