@@ -13,6 +13,7 @@ __all__ = ['logger', 'KAFKA_VERSION', 'SCALA_VERSION', 'INSTALL_HINT', 'SECURITY
 # %% ../../nbs/11_local_kafka.ipynb
 import asyncio
 import atexit
+from abc import ABC, abstractmethod
 import base64
 import hashlib
 import os
@@ -615,16 +616,18 @@ async def _create_topics(
 T = TypeVar("T")
 
 
-class SyncAsyncService:
+class SyncAsyncService(ABC):
     "`start()`/`stop()`, `with` and `async with` around the `_start()`/`_stop()` coroutines of a service."
 
     apply_nest_asyncio: bool = False
 
+    @abstractmethod
     async def _start(self) -> str:
-        raise NotImplementedError
+        "Start the service and return its bootstrap server string."
 
+    @abstractmethod
     async def _stop(self) -> None:
-        raise NotImplementedError
+        "Stop the service and release what it holds."
 
     def _run_sync(self, method: str, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         try:
