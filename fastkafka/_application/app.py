@@ -65,6 +65,9 @@ def consumer_message(
 
 # %% ../../nbs/07_app.ipynb
 F = TypeVar("F", bound=Callable[..., Any])
+_APP_OWN = ("title", "description", "version", "contact", "kafka_brokers", "root_path", "lifespan")
+_CONSUMES_OWN = ("topic", "decoder", "executor", "brokers", "prefix", "description")  # suggested for near misses
+_PRODUCES_OWN = ("topic", "encoder", "prefix", "brokers", "description")
 
 
 class FastKafka:
@@ -83,7 +86,7 @@ class FastKafka:
         lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None,  # entered around each run
         **kwargs: Any,
     ) -> None:  # (aiokafka producer and consumer options for every client, and bootstrap_servers_id)
-        self._kwargs = check_kwargs(kwargs, APP_PARAMS, "FastKafka()")
+        self._kwargs = check_kwargs(kwargs, APP_PARAMS, "FastKafka()", _APP_OWN)
         self._title, self._description, self._version = title or "", description or "", version or ""
         self._contact, self._root_path = contact, root_path
         self._kafka_brokers: KafkaBrokers = make_kafka_brokers(kafka_brokers)
@@ -218,7 +221,7 @@ def consumes(
     **kwargs: Any,
 ) -> Callable[[F], F]:  # a decorator that registers the function and returns it
     "Register the decorated function to be called with each message (or batch) consumed from `topic`."
-    kwargs = check_kwargs(kwargs, CONSUMER_PARAMS | LEGACY_PARAMS, "@app.consumes()")
+    kwargs = check_kwargs(kwargs, CONSUMER_PARAMS | LEGACY_PARAMS, "@app.consumes()", _CONSUMES_OWN)
     if "bootstrap_servers" in kwargs:
         logger.warning("@app.consumes(bootstrap_servers=...) is ignored: the address comes from the broker "
                        "entry (kafka_brokers= on the app, or brokers= on the decorator)")
@@ -258,7 +261,7 @@ def produces(
     **kwargs: Any,
 ) -> Callable[[F], F]:  # a decorator that returns the sending wrapper
     "Send what the decorated function returns to `topic`, each time it is called."
-    kwargs = check_kwargs(kwargs, PRODUCER_PARAMS | LEGACY_PARAMS, "@app.produces()")
+    kwargs = check_kwargs(kwargs, PRODUCER_PARAMS | LEGACY_PARAMS, "@app.produces()", _PRODUCES_OWN)
     if "bootstrap_servers" in kwargs:
         logger.warning("@app.produces(bootstrap_servers=...) is ignored: the address comes from the broker "
                        "entry (kafka_brokers= on the app, or brokers= on the decorator)")

@@ -142,6 +142,7 @@ def check_kwargs(
     kwargs: Mapping[str, Any],  # keyword arguments as given by the user
     allowed: Iterable[str],  # names that are accepted
     where: str,  # what received them, e.g. "FastKafka()" or "@app.consumes()"
+    explicit: Iterable[str] = (),  # the receiver's own parameters (e.g. "decoder"), suggested for near misses too
 ) -> dict[str, Any]:
     "Return `kwargs` as a dict, or raise `ValueError` naming every unknown key."
     allowed = frozenset(allowed)
@@ -149,7 +150,7 @@ def check_kwargs(
     if unknown:
         hints = []
         for k in unknown:
-            close = difflib.get_close_matches(k, sorted(allowed), n=1)
+            close = difflib.get_close_matches(k, sorted(allowed | frozenset(explicit)), n=1)
             hints.append(f"{k!r} (did you mean {close[0]!r}?)" if close else repr(k))
         raise ValueError(
             f"Unallowed key arguments passed: {', '.join(hints)}. {where} accepts the keyword arguments of "
