@@ -14,6 +14,7 @@ ratios are what to read, not single values. Not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -84,7 +85,6 @@ def run_one(root: Path, name: str, args: list[str]) -> tuple[dict[str, float], f
 
 
 def _env() -> dict[str, str]:
-    import os
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # the runner puts the tree first itself
     return env
@@ -112,7 +112,7 @@ def main() -> None:
             print(f"round {r + 1} {side:6}: {took:6.1f} s, fastkafka from {origin and origin.group(1)}", flush=True)
             if opts.verbose or "shim:" in out:
                 print("  " + "\n  ".join(line for line in out.splitlines() if opts.verbose or "shim:" in line))
-    print(f"\n| figure | better | round | before | after | after/before |")
+    print("\n| figure | better | round | before | after | after/before |")
     print("|---|---|---:|---:|---:|---:|")
     summary = []
     for fig, hb in higher_better.items():

@@ -199,6 +199,7 @@ class UnitDeliveries(PendingDeliveries):
         self._error: BaseException | None = None
         self._thread = threading.get_ident()
         self._resends: set[asyncio.Task[None]] | None = None  # sends being tried again, while Kafka is away
+        self._records: list[tuple[asyncio.Future[Any], Resend]] | None = None  # what each delivery sent
         self._delay = RETRY_FIRST_S
 
     def add(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
@@ -212,10 +213,17 @@ class UnitDeliveries(PendingDeliveries):
                 self._settle()
             return
         self._outstanding += 1
-        fut.add_done_callback(self._one_done if record is None else partial(self._one_done, record=record))
+        if record is not None:  # kept for a resend; a list append is the cheapest way to pair it with its future
+            if self._records is None:
+                self._records = []
+            self._records.append((fut, record))
+        fut.add_done_callback(self._one_done)
 
-    def _one_done(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
+    def _one_done(self, fut: "asyncio.Future[Any]") -> None:
         self._outstanding -= 1
+        record = None
+        if self._records is not None and (fut.cancelled() or fut.exception() is not None):  # rare: find its record
+            record = next((r for f, r in self._records if f is fut), None)
         self._account(fut, record)
         if self._sealed and self._outstanding == 0:
             self._settle()
@@ -288,7 +296,20 @@ async def _handle_one(self: ConsumerRunner, po: PartitionOffsets, record: Consum
     except Exception as e:
         return self._failed(po, record, record.offset, e, "Decoding")
     meta = EventMetadata.create_event_metadata(record) if self._wants_meta else None
-    await self._run_handler(po, record, record.offset, msg, meta)
+    unit = UnitDeliveries(self, po, record, record.offset)
+    with collect_deliveries(unit):  # the first call inline: the hot path takes no extra coroutine
+        try:
+            if self._is_async:
+                await self._call(msg, meta)
+            else:
+                await self._in_thread(msg, meta)
+        except asyncio.CancelledError:
+            unit.drop()
+            raise
+        except BaseException as e:
+            unit.drop()
+            return await self._run_handler(po, record, record.offset, msg, meta, e)
+    unit.seal()
 
 @patch
 async def _handle_batch(self: ConsumerRunner, po: PartitionOffsets, records: list[ConsumerRecord[Any, Any]]) -> None:
@@ -316,10 +337,21 @@ async def _handle_batch(self: ConsumerRunner, po: PartitionOffsets, records: lis
     await self._run_handler(po, records, last, msgs, metas)
 
 @patch
-async def _run_handler(self: ConsumerRunner, po: PartitionOffsets, where: Any, last: int, msg: Any, meta: Any) -> None:
+async def _run_handler(
+    self: ConsumerRunner, po: PartitionOffsets, where: Any, last: int, msg: Any, meta: Any,
+    failed: BaseException | None = None,  # the error of a call made already; None: call the handler first
+) -> None:
     "Call the handler in its own delivery scope; again, after a pause, while it fails because Kafka is away."
     delay = RETRY_FIRST_S
     while True:
+        if failed is not None:
+            e, failed = failed, None
+            if not is_transient(e) or po.revoked or self._stopping:
+                return self._failed(po, where, last, e, "The handler")
+            first = where[0] if isinstance(where, list) else where
+            outage.failed(first.topic, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
         unit = UnitDeliveries(self, po, where, last)
         with collect_deliveries(unit):
             try:
@@ -332,12 +364,7 @@ async def _run_handler(self: ConsumerRunner, po: PartitionOffsets, where: Any, l
                 raise
             except BaseException as e:
                 unit.drop()
-                if not is_transient(e) or po.revoked or self._stopping:
-                    return self._failed(po, where, last, e, "The handler")
-                first = where[0] if isinstance(where, list) else where
-                outage.failed(first.topic, e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+                failed = e
                 continue
         return unit.seal()
 
