@@ -124,7 +124,7 @@ async def run_fastkafka(bootstrap: str, src: str, n: int, batch: bool) -> float:
 
     async with app:
         await asyncio.wait_for(clock.done.wait(), 600)
-        await app._slots[0].sender.client.flush()  # every output record acknowledged
+        await app.runtime.sender(0).client.flush()  # every output record acknowledged
         elapsed = time.perf_counter() - clock.t0
     return n / elapsed
 
