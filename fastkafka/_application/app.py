@@ -108,12 +108,19 @@ class FastKafka:
     @property
     def model(self) -> AppModel:
         "What this app declared so far, as an immutable record."
-        return AppModel(
+        # the registries only grow and the rest is fixed at construction: this key says when to build a new one
+        key = (self._kafka_broker_name, len(self._consumers), len(self._producers), len(self._background))
+        cached = self.__dict__.get("_model")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        model = AppModel(
             title=self._title, version=self._version, description=self._description, contact=self._contact,
             root_path=self._root_path, kafka_brokers=self._kafka_brokers, kafka_broker_name=self._kafka_broker_name,
             client_options=dict(self._kwargs), consumers=tuple(self._consumers), producers=tuple(self._producers),
             background=tuple(self._background),
         )
+        self._model = (key, model)
+        return model
 
     @property
     def runtime(self) -> AppRuntime | None:

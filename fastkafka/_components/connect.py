@@ -9,6 +9,7 @@ __all__ = ['logger', 'SECURITY_KEYS', 'KafkaConnectionRefused', 'bootstrap_addre
 import asyncio
 import inspect
 import ssl
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -158,8 +159,14 @@ async def start_client(
     probe_timeout: float = 5.0,  # seconds for each diagnostic connection
 ) -> None:
     "Start `client`; a refusal becomes `KafkaConnectionRefused`, a start that hangs a `TimeoutError`."
+    if getattr(client, "connects_to_kafka", True) is False:  # an in-memory client: nothing to time or diagnose
+        return await client.start()
     try:
-        await asyncio.wait_for(client.start(), timeout)
+        if sys.version_info >= (3, 11):  # no extra task per start
+            async with asyncio.timeout(timeout):
+                await client.start()
+        else:
+            await asyncio.wait_for(client.start(), timeout)
     except asyncio.TimeoutError:
         await _stop_quietly(client, probe_timeout)
         refused = await _diagnose(what, servers, config, probe_timeout)

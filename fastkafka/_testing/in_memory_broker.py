@@ -212,6 +212,8 @@ def _config(given: dict[str, Any], defaults: dict[str, Any], client: str) -> dic
 class _ProducerBase:
     "Configuration and lifecycle of an in-memory producer."
 
+    connects_to_kafka = False  # no network: `start_client` (04a_connect) has nothing to time or diagnose
+
     def __init__(self, broker: "InMemoryBroker", **config: Any) -> None:
         cfg = _config(config, _PRODUCER_DEFAULTS, "AIOKafkaProducer")
         self._cluster = broker._cluster(cfg["bootstrap_servers"])
@@ -301,6 +303,8 @@ class InMemoryProducer(_ProducerBase):
 # %% ../../nbs/09_in_memory_broker.ipynb
 class _ConsumerBase:
     "Configuration and state of an in-memory consumer."
+
+    connects_to_kafka = False  # no network: `start_client` (04a_connect) has nothing to time or diagnose
 
     _ids = itertools.count()
 
