@@ -99,6 +99,7 @@ class FastKafka:
         self._mocks: dict[str, Any] = {}
         self.mocks, self.awaited_mocks = MockNamespace(), MockNamespace(kind="awaited mocks")  # see create_mocks()
         self._runtime: AppRuntime | None = None
+        self._model: tuple[tuple[Any, ...], AppModel] | None = None  # `model`, with the key it was built for
         name = self._kwargs.pop("bootstrap_servers_id", None)
         names = self._kafka_brokers.names()
         self._kafka_broker_name = "localhost" if "localhost" in names else names[0] if len(names) == 1 else None
@@ -110,9 +111,8 @@ class FastKafka:
         "What this app declared so far, as an immutable record."
         # the registries only grow and the rest is fixed at construction: this key says when to build a new one
         key = (self._kafka_broker_name, len(self._consumers), len(self._producers), len(self._background))
-        cached = self.__dict__.get("_model")
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        if self._model is not None and self._model[0] == key:
+            return self._model[1]
         model = AppModel(
             title=self._title, version=self._version, description=self._description, contact=self._contact,
             root_path=self._root_path, kafka_brokers=self._kafka_brokers, kafka_broker_name=self._kafka_broker_name,
@@ -228,10 +228,7 @@ def consumes(
     **kwargs: Any,
 ) -> Callable[[F], F]:  # a decorator that registers the function and returns it
     "Register the decorated function to be called with each message (or batch) consumed from `topic`."
-    kwargs = check_kwargs(kwargs, CONSUMER_PARAMS | LEGACY_PARAMS, "@app.consumes()", _CONSUMES_OWN)
-    if "bootstrap_servers" in kwargs:
-        logger.warning("@app.consumes(bootstrap_servers=...) is ignored: the address comes from the broker "
-                       "entry (kafka_brokers= on the app, or brokers= on the decorator)")
+    kwargs = _decorator_kwargs(kwargs, CONSUMER_PARAMS, "consumes", _CONSUMES_OWN)
     decode, decoder_name = resolve_decoder(decoder)
     get_executor(executor)  # an unknown name fails here, not at start
     override = check_brokers_override(self._kafka_brokers, brokers)
@@ -248,6 +245,17 @@ def consumes(
         return func
 
     return decorator
+
+
+def _decorator_kwargs(
+    kwargs: dict[str, Any], params: frozenset[str], name: str, own: tuple[str, ...],
+) -> dict[str, Any]:
+    "A decorator's client kwargs, checked; `bootstrap_servers` is accepted (0.8.0 had it) and ignored, loudly."
+    kwargs = check_kwargs(kwargs, params | LEGACY_PARAMS, f"@app.{name}()", own)
+    if "bootstrap_servers" in kwargs:
+        logger.warning("@app.%s(bootstrap_servers=...) is ignored: the address comes from the broker entry "
+                       "(kafka_brokers= on the app, or brokers= on the decorator)", name)
+    return kwargs
 
 
 def _expose(app: FastKafka, name: str, func: Callable[..., Any]) -> None:
@@ -268,10 +276,7 @@ def produces(
     **kwargs: Any,
 ) -> Callable[[F], F]:  # a decorator that returns the sending wrapper
     "Send what the decorated function returns to `topic`, each time it is called."
-    kwargs = check_kwargs(kwargs, PRODUCER_PARAMS | LEGACY_PARAMS, "@app.produces()", _PRODUCES_OWN)
-    if "bootstrap_servers" in kwargs:
-        logger.warning("@app.produces(bootstrap_servers=...) is ignored: the address comes from the broker "
-                       "entry (kafka_brokers= on the app, or brokers= on the decorator)")
+    kwargs = _decorator_kwargs(kwargs, PRODUCER_PARAMS, "produces", _PRODUCES_OWN)
     encode, encoder_name = resolve_encoder(encoder)
     override = check_brokers_override(self._kafka_brokers, brokers)
 
