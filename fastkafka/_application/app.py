@@ -31,6 +31,7 @@ from fastkafka._components.mocks import (
     QUEUED, AwaitedMock, MockNamespace, call_with_copies, create_mock, wrap_with_mock,
 )
 from .._components.producer import ProducerNotStartedError, Sender, producer_wrapper, unwrap_return_type
+from .._components.retry import Retry, dead_letter_topic_name, retry_policy
 from .._components.runtime import AppRuntime
 from .._components.specs import AppModel, ConsumerSpec, ProducerSpec
 from .._components.transport import Transport, current_transport
@@ -66,7 +67,8 @@ def consumer_message(
 # %% ../../nbs/07_app.ipynb
 F = TypeVar("F", bound=Callable[..., Any])
 _APP_OWN = ("title", "description", "version", "contact", "kafka_brokers", "root_path", "lifespan")
-_CONSUMES_OWN = ("topic", "decoder", "executor", "brokers", "prefix", "description")  # suggested for near misses
+_CONSUMES_OWN = ("topic", "decoder", "executor", "brokers", "prefix", "description", "retry",
+                 "dead_letter_topic")  # suggested for near misses
 _PRODUCES_OWN = ("topic", "encoder", "prefix", "brokers", "description")
 
 
@@ -138,11 +140,12 @@ class FastKafka:
         transport: Transport | None = None,  # where clients come from; default: `current_transport()`
         kafka_broker_name: str | None = None,  # the broker entry to connect to; default: the app's choice
         on_handler_error: Callable[[BaseException], None] | None = None,  # told of every error of a mocked handler
+        connect_timeout: float | None = 60.0,  # seconds to wait for a broker that is not up yet; None: for ever
     ) -> "AbstractAsyncContextManager[FastKafka]":
         "An `async with` block that runs this app: lifespan entered, a runtime started; both stopped at its end."
         handlers = {i: wrap_with_mock(s.func, m, on_handler_error) for i, s in enumerate(self._consumers)
                     if (m := self._mocks.get(s.func.__name__)) is not None}
-        return _Run(self, transport or current_transport(), kafka_broker_name, handlers)
+        return _Run(self, transport or current_transport(), kafka_broker_name, handlers, connect_timeout)
 
     async def __aenter__(self) -> "FastKafka":
         self._entered = self.running()
@@ -176,10 +179,11 @@ class _Run:
     "`async with app.running(...)`: one runtime of `app`, inside its lifespan."
 
     def __init__(self, app: FastKafka, transport: Transport, broker_name: str | None,
-                 handlers: dict[int, Callable[..., Any]]) -> None:
+                 handlers: dict[int, Callable[..., Any]], connect_timeout: float | None = 60.0) -> None:
         self.app = app
         self.ctx: AbstractAsyncContextManager[None] | None = None
-        self.runtime = AppRuntime(app.model, transport=transport, broker_name=broker_name, handlers=handlers)
+        self.runtime = AppRuntime(app.model, transport=transport, broker_name=broker_name, handlers=handlers,
+                                  connect_timeout=connect_timeout)
 
     async def __aenter__(self) -> FastKafka:
         app = self.app
@@ -225,12 +229,17 @@ def consumes(
     brokers: Mapping[str, Any] | KafkaBrokers | None = None,  # per-consumer brokers (same names as the app's)
     prefix: str = "on_",  # stripped from the function name to get the topic
     description: str | None = None,  # for the docs; default: the docstring
+    retry: Retry | int | None = None,  # call a failing handler again: a `Retry`, or the number of calls; None: never
+    dead_letter_topic: str | bool | None = None,  # True: "<topic>-dlt"; a name; None: failed messages are skipped
     **kwargs: Any,
 ) -> Callable[[F], F]:  # a decorator that registers the function and returns it
     "Register the decorated function to be called with each message (or batch) consumed from `topic`."
     kwargs = _decorator_kwargs(kwargs, CONSUMER_PARAMS, "consumes", _CONSUMES_OWN)
     decode, decoder_name = resolve_decoder(decoder)
     get_executor(executor)  # an unknown name fails here, not at start
+    policy = retry_policy(retry)
+    if dead_letter_topic is not None and not isinstance(dead_letter_topic, (bool, str)):
+        dead_letter_topic_name(topic or "<topic>", dead_letter_topic)  # the error names the value and what is allowed
     override = check_brokers_override(self._kafka_brokers, brokers)
 
     def decorator(func: F) -> F:
@@ -239,7 +248,8 @@ def consumes(
         self._consumers.append(ConsumerSpec(
             func=func, topic=t, message_type=message_type, batch=batch, decoder=decode, decoder_name=decoder_name,
             executor=executor if executor is not None else "SequentialExecutor", brokers=override,
-            description=description or inspect.getdoc(func), kwargs=kwargs,
+            description=description or inspect.getdoc(func), kwargs=kwargs, retry=policy,
+            dead_letter_topic=dead_letter_topic_name(t, dead_letter_topic),
         ))
         _expose(self, func.__name__, func)
         return func

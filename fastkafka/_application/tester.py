@@ -4,7 +4,7 @@
 
 # %% auto 0
 __all__ = ['logger', 'mirror_name', 'AmbiguousMirror', 'MirrorSender', 'MirrorReceiver', 'mirror_encoder', 'mirror_decoder',
-           'Tester', 'security_options']
+           'DeadLetterLog', 'Tester', 'security_options']
 
 # %% ../../nbs/10_tester.ipynb
 import asyncio
@@ -27,6 +27,7 @@ from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.logger import get_logger
 from .._components.mocks import QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies
 from .._components.producer import Records, to_records
+from .._components.retry import DeadLetter
 from .._components.specs import ConsumerSpec, ProducerSpec
 from fastkafka._components.transport import (
     ConsumerClient, ProducerClient, Transport, current_transport, reset_transport, set_transport,
@@ -172,6 +173,7 @@ class _TrackingTransport:
     def __init__(self, base: Transport) -> None:
         self.base = base
         self.consumers: list[_TrackedConsumer] = []
+        self.connects_to_kafka = getattr(base, "connects_to_kafka", True)  # the runtime waits for a real broker
 
     def create_producer(self, **config: Any) -> ProducerClient:
         return self.base.create_producer(**config)
@@ -246,6 +248,57 @@ def mirror_decoder(
     return (lambda raw: decode(raw, model)), None
 
 # %% ../../nbs/10_tester.ipynb
+class DeadLetterLog:
+    "The dead letters the apps wrote while a Tester ran, by topic."
+
+    def __init__(self) -> None:
+        self._by_topic: dict[str, list[DeadLetter]] = {}
+        self._arrived: asyncio.Event | None = None
+
+    def clear(self) -> None:
+        "Forget everything (each `async with` of the Tester starts empty)."
+        self._by_topic = {}
+
+    def add(self, topic: str, letter: DeadLetter) -> None:
+        "Record one dead letter read from `topic`."
+        self._by_topic.setdefault(topic, []).append(letter)
+        if self._arrived is not None:
+            self._arrived.set()
+
+    def __getitem__(self, topic: str) -> list[DeadLetter]:
+        return list(self._by_topic.get(topic, []))
+
+    def topics(self) -> list[str]:
+        "The dead-letter topics that got something."
+        return sorted(self._by_topic)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_topic.values())
+
+    async def wait_for(
+        self,
+        topic: str,  # a dead-letter topic of the apps
+        count: int = 1,  # how many dead letters to wait for
+        timeout: float = 10.0,  # seconds
+    ) -> list[DeadLetter]:
+        "Wait until `topic` holds at least `count` dead letters and return them."
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self._by_topic.get(topic, [])) < count:
+            self._arrived = self._arrived or asyncio.Event()
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                got = [(d.original_topic, d.original_partition, d.original_offset) for d in self[topic]]
+                raise AssertionError(f"{len(got)} of {count} dead letter(s) reached {topic!r} within {timeout:g} s "
+                                     f"(got {got}; topics with dead letters: {self.topics()})") from None
+        return self[topic]
+
+    def __repr__(self) -> str:
+        return f"DeadLetterLog({ {t: len(v) for t, v in self._by_topic.items()} })"
+
+# %% ../../nbs/10_tester.ipynb
 class Tester(FastKafka):
     "Runs apps for a test: `tester.to_<topic>(msg)` sends, `tester.on_<topic>` observes, mocks assert."
 
@@ -275,6 +328,7 @@ class Tester(FastKafka):
         self.senders: dict[tuple[str, str], MirrorSender] = {}
         self.receivers: dict[tuple[str, str], MirrorReceiver] = {}
         self.mirrors: dict[Any, Any] = {}
+        self.dead_letters = DeadLetterLog()  # what reached the apps' dead-letter topics inside `async with`
         self._tester_stack: AsyncExitStack | None = None
         for a in apps:
             a.create_mocks()
@@ -305,6 +359,7 @@ class Tester(FastKafka):
         if self._tester_stack is not None:
             raise RuntimeError("This Tester is already running; leave its `async with` block first")
         self._failures.clear()
+        self.dead_letters.clear()
         stack = AsyncExitStack()
         try:
             base = InMemoryBroker() if self.use_in_memory_broker else current_transport()
@@ -318,6 +373,7 @@ class Tester(FastKafka):
                 await stack.enter_async_context(app.running(
                     transport=tracking, kafka_broker_name=self.broker_for(app), on_handler_error=self.record_failure))
             await _start_receivers(self, stack, own)
+            await _start_dead_letter_readers(self, stack, own)
             await _enter_own(self, stack, own)
             waits = [c.wait_ready() for t in trackers for c in t.consumers]
             try:
@@ -472,6 +528,35 @@ async def _enter_own(tester: Tester, stack: AsyncExitStack, transport: Transport
         await stack.enter_async_context(FastKafka.running(
             tester, transport=transport, kafka_broker_name=tester.broker_for(tester),
             on_handler_error=tester.record_failure))
+
+# %% ../../nbs/10_tester.ipynb
+async def _start_dead_letter_readers(tester: Tester, stack: AsyncExitStack, transport: Transport) -> None:
+    "One consumer per cluster reads the apps' dead-letter topics into `tester.dead_letters`."
+    clusters: dict[str, tuple[str | list[str], FastKafka, ConsumerSpec, set[str]]] = {}
+    for a in tester.apps:
+        for topic, specs in a.model.dead_letter_topics().items():
+            servers = a.model.bootstrap_servers(specs[0], tester.broker_for(a))
+            clusters.setdefault(_client_key(servers, specs[0]), (servers, a, specs[0], set()))[3].add(topic)
+    for servers, app, spec, topics in clusters.values():
+        config = consumer_config(app.model.client_options, security_options(spec), servers)
+        config.update(group_id=None, enable_auto_commit=False,
+                      auto_offset_reset="earliest" if tester.use_in_memory_broker else "latest")
+        client = transport.create_consumer(*sorted(topics), **config)
+        await start_client(client, what=f"Tester's consumer of {sorted(topics)}", servers=servers, config=config)
+        stack.push_async_callback(client.stop)
+        task = asyncio.get_running_loop().create_task(_read_dead_letters(tester, client))
+        stack.push_async_callback(_cancel, task)
+
+
+async def _read_dead_letters(tester: Tester, client: ConsumerClient) -> None:
+    try:
+        while True:
+            for tp, records in (await client.getmany(timeout_ms=1000)).items():
+                for r in records:
+                    tester.dead_letters.add(tp.topic, DeadLetter.from_record(r))
+    except Exception as e:
+        logger.error("The Tester's dead-letter reader failed: %r", e, exc_info=e)
+        tester.record_failure(e)
 
 # %% ../../nbs/10_tester.ipynb
 @asynccontextmanager

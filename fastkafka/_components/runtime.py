@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from .brokers import mask_secrets
-from .connect import start_client
+from .connect import SECURITY_KEYS, start_client, wait_for_kafka
 from .consumer import ConsumerRunner
 from .logger import get_logger
 from .producer import Sender
@@ -33,11 +33,14 @@ class AppRuntime:
         broker_name: str | None = None,  # the broker entry to connect to; None: the model's choice
         handlers: Mapping[int, Callable[..., Any]] | None = None,  # by consumer index: called instead of spec.func
         graceful_timeout: float = 30.0,  # seconds a stopping consumer waits for what it has in flight
+        connect_timeout: float | None = 60.0,  # seconds `start` waits for a broker that is not up yet; None: for ever
     ) -> None:
         self.model, self.transport, self.graceful_timeout = model, transport, graceful_timeout
+        self.connect_timeout = connect_timeout
         self.broker_name = model.broker_name(broker_name)
         self._handlers = dict(handlers or {})
         self._senders: dict[int, Sender] = {}  # by producer index, while running
+        self._dead_letters: dict[int, ProducerClient] = {}  # by consumer index: the client writing its dead letters
         self.consumers: list[ConsumerRunner] = []  # the consumer runners, in spec order, once started
         self._tasks: list[asyncio.Task[Any]] = []
         self._task_failures: list[BaseException] = []
@@ -61,6 +64,7 @@ class AppRuntime:
         "Start the producers, then the consumers, then the background tasks; on failure stop what started."
         if self._stack is not None:
             raise RuntimeError("This runtime is already running; stop() it before starting it again")
+        await self._wait_for_brokers()
         stack = AsyncExitStack()
         try:
             await self._start_producers(stack)
@@ -101,19 +105,42 @@ class AppRuntime:
             for f in stops:
                 f.cancel()
 
+    async def _wait_for_brokers(self) -> None:
+        "Wait (with backoff, one log line per attempt) until every address the clients will use answers."
+        if getattr(self.transport, "connects_to_kafka", True) is False:
+            return
+        m, name = self.model, self.broker_name
+        configs = [m.producer_config(s, name) for s in m.producers] + [m.consumer_config(s, name) for s in m.consumers]
+        seen: list[tuple[Any, dict[str, Any]]] = []
+        for config in configs:
+            key = (config["bootstrap_servers"], {k: config[k] for k in SECURITY_KEYS if k in config})
+            if key not in seen:
+                seen.append(key)
+                await wait_for_kafka(key[0], key[1], name=name, timeout=self.connect_timeout)
+
     async def _start_producers(self, stack: AsyncExitStack) -> None:
+        "One client per distinct configuration, for the producers and for the consumers' dead letters."
         loop, clients = asyncio.get_running_loop(), list[tuple[dict[str, Any], ProducerClient]]()
-        stack.callback(self._senders.clear)  # runs before the clients stop: producer functions fail clearly
-        for i, spec in enumerate(self.model.producers):
-            config = self.model.producer_config(spec, self.broker_name)
+
+        async def client_for(config: dict[str, Any], what: str) -> ProducerClient:
             client = next((c for cfg, c in clients if cfg == config), None)
             if client is None:
-                logger.info("Starting a producer client with %s", mask_secrets(config))
+                logger.info("Starting a %s client with %s", what, mask_secrets(config))
                 client = self.transport.create_producer(**config)
-                await start_client(client, what="producer", servers=config["bootstrap_servers"], config=config)
+                await start_client(client, what=what, servers=config["bootstrap_servers"], config=config)
                 stack.push_async_callback(client.stop)  # a client whose start failed was stopped by start_client
                 clients.append((config, client))
-            self._senders[i] = Sender(client, loop)
+            return client
+
+        stack.callback(self._senders.clear)  # runs before the clients stop: producer functions fail clearly
+        stack.callback(self._dead_letters.clear)
+        for i, spec in enumerate(self.model.producers):
+            self._senders[i] = Sender(await client_for(self.model.producer_config(spec, self.broker_name),
+                                                       "producer"), loop)
+        for i, cspec in enumerate(self.model.consumers):
+            if cspec.dead_letter_topic is not None:
+                self._dead_letters[i] = await client_for(self.model.dead_letter_config(cspec, self.broker_name),
+                                                         "producer")
         stack.callback(self._senders.clear)
 
     async def _start_consumers(self, stack: AsyncExitStack) -> None:
@@ -122,7 +149,7 @@ class AppRuntime:
         for i, spec in enumerate(self.model.consumers):
             config = self.model.consumer_config(spec, self.broker_name)
             runner = ConsumerRunner(spec, transport=self.transport, config=config, handler=self._handlers.get(i),
-                                    graceful_timeout=self.graceful_timeout)
+                                    graceful_timeout=self.graceful_timeout, dead_letters=self._dead_letters.get(i))
             logger.info("Starting the consumer of %r with %s", spec.topic, mask_secrets(config))
             await runner.start()
             self.consumers.append(runner)

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .brokers import KafkaBrokers, consumer_config, producer_config
+from .retry import Retry
 
 # %% ../../nbs/03a_specs.ipynb
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class ConsumerSpec:
     brokers: KafkaBrokers | None  # decorator override; None means the app's brokers
     description: str | None  # description= or else the docstring
     kwargs: dict[str, Any] = field(default_factory=dict)  # per-decorator AIOKafkaConsumer kwargs, validated
+    retry: Retry | None = None  # how a failing handler is called again; None: it is not
+    dead_letter_topic: str | None = None  # where what cannot be handled goes; None: logged and skipped
 
 # %% ../../nbs/03a_specs.ipynb
 @dataclass(frozen=True)
@@ -66,8 +69,17 @@ class AppModel:
     background: tuple[Callable[[], Any], ...] = ()  # `@run_in_background()` functions
 
     def topics(self) -> set[str]:
-        "Every topic the app consumes from or produces to."
-        return {s.topic for s in self.consumers} | {s.topic for s in self.producers}
+        "Every topic the app consumes from or produces to, its dead-letter topics included."
+        return ({s.topic for s in self.consumers} | {s.topic for s in self.producers}
+                | set(self.dead_letter_topics()))
+
+    def dead_letter_topics(self) -> dict[str, tuple[ConsumerSpec, ...]]:
+        "Each dead-letter topic, with the consumers that write to it."
+        out: dict[str, tuple[ConsumerSpec, ...]] = {}
+        for s in self.consumers:
+            if s.dead_letter_topic is not None:
+                out[s.dead_letter_topic] = (*out.get(s.dead_letter_topic, ()), s)
+        return out
 
     def broker_name(self, name: str | None = None) -> str:  # name: an entry asked for; None: the app's choice
         "The broker entry a run connects to."
@@ -91,4 +103,8 @@ class AppModel:
 
     def producer_config(self, spec: ProducerSpec, broker_name: str | None = None) -> dict[str, Any]:
         "The final `AIOKafkaProducer` keyword arguments of `spec` on `broker_name`."
+        return producer_config(self.client_options, spec.kwargs, self.bootstrap_servers(spec, broker_name))
+
+    def dead_letter_config(self, spec: ConsumerSpec, broker_name: str | None = None) -> dict[str, Any]:
+        "The `AIOKafkaProducer` keyword arguments of the client writing the dead letters of `spec`."
         return producer_config(self.client_options, spec.kwargs, self.bootstrap_servers(spec, broker_name))

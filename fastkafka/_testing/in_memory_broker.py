@@ -330,6 +330,7 @@ class _ConsumerBase:
         self._listener: ConsumerRebalanceListener | None = None
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
+        self._paused: set[TopicPartition] = set()  # assigned partitions `getmany` leaves alone (pause/resume)
         self._started = self._closed = self._reassigning = False
         self._wakeup: asyncio.Event | None = None
         self._last_autocommit, self._rotation = 0.0, 0
@@ -354,6 +355,7 @@ class _ConsumerAssignment(_ConsumerBase):
         for tp in self._assigned:
             self._cluster.topics[tp.topic][tp.partition].watchers.discard(self)
         self._assigned = sorted(tps)
+        self._paused &= tps  # as in aiokafka, a partition assigned anew starts unpaused
         self._positions = {tp: self._initial_position(tp) for tp in self._assigned}
         for tp in self._assigned:
             self._cluster.topics[tp.topic][tp.partition].watchers.add(self)
@@ -475,7 +477,7 @@ class _ConsumerFetch(_ConsumerLifecycle):
         self, partitions: Sequence[TopicPartition], limit: int | None
     ) -> dict[TopicPartition, list[ConsumerRecord]]:
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
-        order = [tp for tp in (partitions or self._assigned) if tp in self._positions]
+        order = [tp for tp in (partitions or self._assigned) if tp in self._positions and tp not in self._paused]
         if len(order) > 1:
             self._rotation = k = (self._rotation + 1) % len(order)
             order = order[k:] + order[:k]
@@ -606,6 +608,28 @@ class InMemoryConsumer(_ConsumerPoll):
         "The offset the next record written to `tp` will get."
         return len(self._cluster.topic(tp.topic)[tp.partition].rows)
 
+    def pause(self, *partitions: TopicPartition) -> None:
+        "Stop returning records of `partitions` from `getmany` until they are resumed (positions stay)."
+        self._check_assigned(partitions)
+        self._paused.update(partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        "Return records of `partitions` again."
+        self._check_assigned(partitions)
+        self._paused.difference_update(partitions)
+        self._wake()
+
+    def paused(self) -> set[TopicPartition]:
+        "The partitions paused now."
+        return set(self._paused)
+
+    def _check_assigned(self, partitions: tuple[TopicPartition, ...]) -> None:
+        for tp in partitions:
+            if not isinstance(tp, TopicPartition):
+                raise TypeError("partitions must be TopicPartition namedtuples")
+            if tp not in self._positions:
+                raise IllegalStateError(f"No current assignment for partition {tp}")
+
     async def __aenter__(self) -> "InMemoryConsumer":
         await self.start()
         return self
@@ -657,7 +681,7 @@ class _BrokerBase:
 class InMemoryBroker(_BrokerBase):
     "Kafka in memory: clusters keyed by bootstrap string, with topics, partitions and consumer groups."
 
-    needs_producer_recovery = False  # a send is stored or refused at once: no idempotent client to replace (07_app)
+    connects_to_kafka = False  # no network: the runtime does not wait for a broker to come up (06f_runtime)
 
     def create_producer(self, **config: Any) -> ProducerClient:
         "An `InMemoryProducer`; `config` = `AIOKafkaProducer` keyword arguments."
