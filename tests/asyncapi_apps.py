@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, NonNegativeFloat
 
-from fastkafka import FastKafka, KafkaEvent
+from fastkafka import FastKafka, KafkaEvent, Retry
 
 SECRETS = ("s3cr3t-app-password", "s3cr3t-decorator-password", "s3cr3t-oauth-token")
 
@@ -247,7 +247,37 @@ def both_ways_app() -> FastKafka:
     return app
 
 
+def dead_letters_app() -> FastKafka:
+    "Retries and dead-letter topics: two consumers share one, another has its own on an override cluster."
+    app = FastKafka(title="Billing", description="Bills orders; what it cannot bill goes to dead-letter topics.",
+                    contact=CONTACT, group_id="billing")
+    other = {"localhost": {"url": "localhost", "port": 9094}}
+
+    @app.consumes(retry=Retry(attempts=4, delay=0.2, max_delay=1.0, on=(TimeoutError, ConnectionError)),
+                  dead_letter_topic="billing-dlt")
+    async def on_orders(msg: Order) -> None:
+        "Bills each order."
+
+    @app.consumes(topic="refunds", retry=3, dead_letter_topic="billing-dlt")
+    async def on_refunds(msg: Order) -> None: ...
+
+    @app.consumes(decoder="avro", dead_letter_topic=True, brokers=other)
+    async def on_payments(msg: Data) -> None:
+        "Records payments (Avro)."
+
+    @app.consumes(retry=2)
+    async def on_events(msgs: list[Event]) -> None:
+        "Retries, but no dead-letter topic."
+
+    @app.produces()
+    async def to_invoices(order: Order) -> Shipment:
+        return Shipment(order_id=order.order_id, to=order.shipping)
+
+    return app
+
+
 APPS = {
     "readme": readme_app, "plain": plain_app, "models": models_app, "batch_and_events": batch_and_events_app,
     "multi_cluster": multi_cluster_app, "security": security_app, "both_ways": both_ways_app,
+    "dead_letters": dead_letters_app,
 }

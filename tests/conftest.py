@@ -49,3 +49,12 @@ def second_kafka_broker() -> Iterator[str]:
 def topic() -> str:
     "A topic name no other test uses."
     return unique_topic()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    "The fault suite's table (tests/test_faults.py), when it ran."
+    from fault_support import FAULT_TABLE, fault_table_lines
+    if FAULT_TABLE:
+        terminalreporter.section("fault suite: lost and duplicated messages per scenario")
+        for line in fault_table_lines():
+            terminalreporter.write_line(line)

@@ -36,3 +36,141 @@ class Frozen:
 
     def __exit__(self, *exc: object) -> None:
         os.kill(self.pid, signal.SIGCONT)
+
+
+# ---- the fault suite (tests/test_faults.py): reading topics, waiting for progress, the table of results ----
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from aiokafka.structs import ConsumerRecord, TopicPartition  # noqa: E402
+
+
+async def read_topic(bootstrap: str, topic: str, partitions: int) -> list[ConsumerRecord[Any, Any]]:
+    "Every record of `topic`, up to its end offsets now (all partitions)."
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[ConsumerRecord[Any, Any]] = []
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < ends[tp] for tp in tps])
+
+        while await behind():
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                out.extend(records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def end_total(bootstrap: str, topic: str, partitions: int) -> int:
+    "How many records `topic` holds."
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def poll_until(check: Any, what: str, timeout: float, every: float = 0.25) -> None:
+    "Ask the broker `check()` until it is true (Kafka has no notification for offsets or topic sizes)."
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = await check()
+            if last is True:
+                return
+        except Exception as e:  # the broker may be away or restarting: ask again
+            last = repr(e)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout:g} s (last answer: {last})")
+        await asyncio.sleep(every)
+
+
+async def output_reaches(bootstrap: str, topic: str, partitions: int, count: int, timeout: float) -> None:
+    "Return once `topic` holds at least `count` records."
+    async def check() -> bool | int:
+        n = await end_total(bootstrap, topic, partitions)
+        return True if n >= count else n
+    await poll_until(check, f"{count} records in {topic}", timeout)
+
+
+async def all_committed(bootstrap: str, group: str, topic: str, partitions: int, timeout: float) -> None:
+    "Return once `group` has committed the end offset of every partition of `topic`."
+    async def check() -> bool | dict[int, Any]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(partitions)]
+            ends = await consumer.end_offsets(tps)
+            got = {tp.partition: await consumer.committed(tp) for tp in tps}
+            return True if all(got[tp.partition] == ends[tp] for tp in tps) else got
+        finally:
+            await consumer.stop()
+    await poll_until(check, f"group {group} committed all of {topic}", timeout, every=0.5)
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes | None], partitions: int) -> list[tuple[int, int]]:
+    "Send `values` (key = the index), spread over the partitions; (partition, offset) of each."
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=2_000_000)
+    await producer.start()
+    try:
+        futs = [await producer.send(topic, v, key=str(i).encode(), partition=i % partitions)
+                for i, v in enumerate(values)]
+        return [(m.partition, m.offset) for m in await asyncio.gather(*futs)]
+    finally:
+        await producer.stop()
+
+
+def good(n: int) -> list[bytes | None]:
+    return [b'{"id": %d}' % i for i in range(n)]
+
+
+@dataclass
+class Tally:
+    "What came out of a scenario, counted per input id."
+
+    sent: int
+    out_ids: Counter[int] = field(default_factory=Counter)
+    dead: list[Any] = field(default_factory=list)  # DeadLetter records
+
+    @classmethod
+    async def read(cls, bootstrap: str, sent: int, out_topic: str, dlt_topic: str | None,
+                   partitions: int) -> "Tally":
+        from fastkafka import DeadLetter
+        t = cls(sent)
+        t.out_ids.update(json.loads(r.value)["id"] for r in await read_topic(bootstrap, out_topic, partitions))
+        if dlt_topic is not None:
+            t.dead = [DeadLetter.from_record(r) for r in await read_topic(bootstrap, dlt_topic, 1)]
+        return t
+
+    def lost(self, expected_out: set[int], expected_dead: set[int]) -> list[int]:
+        "Ids that reached neither the output nor the dead-letter topic as expected."
+        dead_ids = {int(d.key) for d in self.dead if d.key is not None}
+        return sorted((expected_out - set(self.out_ids)) | (expected_dead - dead_ids))
+
+    @property
+    def duplicated(self) -> int:
+        return sum(c - 1 for c in self.out_ids.values() if c > 1)
+
+
+FAULT_TABLE: list[dict[str, Any]] = []  # rows added by the scenarios, printed at the end of the session
+
+
+def fault_table_lines() -> list[str]:
+    cols = ["scenario", "messages", "processed", "dead-lettered", "lost", "duplicated", "faults", "log lines",
+            "seconds"]
+    rows = [[str(r.get(c, "")) for c in cols] for r in FAULT_TABLE]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    line = lambda cells: "| " + " | ".join(s.ljust(w) for s, w in zip(cells, widths)) + " |"  # noqa: E731
+    return [line(cols), line(["-" * w for w in widths]), *(line(r) for r in rows)]

@@ -34,6 +34,22 @@ class RecordingTransport(AIOKafkaTransport):
         return self.consumers[-1]
 
 
+class RefusingTransport(RecordingTransport):
+    "Consumer number `refuse` (from 1) fails to start."
+
+    def __init__(self, refuse: int) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    def create_consumer(self, *topics: str, **config):
+        client = super().create_consumer(*topics, **config)
+        if len(self.consumers) == self.refuse:
+            async def start() -> None:
+                raise RuntimeError(f"the broker refused consumer {self.refuse}")
+            client.start = start
+        return client
+
+
 def brokers(bootstrap: str) -> dict:
     host, port = bootstrap.rsplit(":", 1)
     return {"localhost": {"url": host, "port": port}}
@@ -134,25 +150,52 @@ async def test_failed_start_stops_what_started_and_exits_lifespan(kafka_broker: 
     @app.consumes(topic=topic)
     async def on_fail(item: Item) -> None: ...
 
-    dead = {"localhost": {"url": "127.0.0.1", "port": free_port()}}  # nothing listens there
-
-    @app.consumes(topic=topic, brokers=dead, request_timeout_ms=2000)
-    async def on_unreachable(item: Item) -> None: ...
+    @app.consumes(topic=topic)
+    async def on_refused(item: Item) -> None: ...
 
     @app.run_in_background()
     async def never() -> None:
         log.append("background started")
 
-    transport = RecordingTransport()
-    with pytest.raises(Exception) as info:
+    transport = RefusingTransport(refuse=2)  # the second consumer's start fails, after the rest started
+    with pytest.raises(RuntimeError, match="the broker refused consumer 2"):
         async with app.running(transport=transport):
             log.append("body")
-    assert "Unable to bootstrap" in str(info.value) or "connect" in str(info.value).lower(), info.value
     assert log == ["lifespan enter", "lifespan exit"]
     assert not app.is_started
-    assert transport.consumers and all(c._closed for c in transport.consumers)  # what had started was stopped
+    assert len(transport.consumers) == 2 and all(c._closed for c in transport.consumers)  # started ones stopped
     with pytest.raises(ProducerNotStartedError):
         await app.to_fail(1)  # and so was the producer
+
+
+async def test_unreachable_broker_is_waited_for_then_named(kafka_broker: str) -> None:
+    log: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastKafka):
+        log.append("lifespan enter")
+        try:
+            yield
+        finally:
+            log.append("lifespan exit")
+
+    dead = {"localhost": {"url": "127.0.0.1", "port": free_port()}}  # nothing listens there
+    app = FastKafka(kafka_brokers=dead, lifespan=lifespan)
+
+    @app.consumes(topic="anything")
+    async def on_anything(item: Item) -> None: ...
+
+    transport = RecordingTransport()
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError) as info:
+        async with app.running(transport=transport, connect_timeout=1.5):
+            log.append("body")
+    waited = asyncio.get_running_loop().time() - started
+    assert "Kafka broker 'localhost' was not reachable within 1.5 s" in str(info.value), info.value
+    assert f"{dead['localhost']['url']}:{dead['localhost']['port']}" in str(info.value), info.value
+    assert 1.0 <= waited < 10, waited
+    assert log == ["lifespan enter", "lifespan exit"]
+    assert transport.consumers == []  # nothing was started against a broker that is not there
 
 
 async def test_dead_consumer_is_visible_and_raised_at_stop(kafka_broker: str) -> None:

@@ -3,9 +3,10 @@
 Any parser error fails. With AsyncAPI 3.1.0 (the default) the parser must give no diagnostic at all; with 3.0.0
 only its "latest version not used" information; with 2.6.0 exactly the warnings explained in the
 06e_docs notebook, which only the app's author can fix (license always; description and contact when missing).
-The parser needs about a second per document, so the 3.0.0 label is checked on two apps only.
-Each app is also checked for structure: a channel per topic, both operations on a topic consumed and produced,
-every $ref resolving, servers and security schemes that match, and no credential anywhere.
+The parser needs about a second per document, so the 3.0.0 label is checked on three apps only.
+Each app is also checked for structure: a channel per topic (dead-letter topics included), both operations on a
+topic consumed and produced, every $ref resolving, servers and security schemes that match, and no credential
+anywhere. The parser does not check examples against their schemas, so the dead-letter messages' are checked here.
 """
 
 import asyncio
@@ -66,9 +67,8 @@ def _expected_2x_warnings(app: Any) -> list[str]:
 def _check_structure(app: Any, doc: dict[str, Any]) -> None:
     for ref in _refs(doc):
         assert isinstance(_resolve(doc, ref), dict), f"$ref {ref} does not resolve"
-    topics = {s.topic for s in [*app._consumers, *app._producers]}
     addresses = {c["address"] for c in doc["channels"].values()}
-    assert addresses == topics
+    assert addresses == app.model.topics()
     ops = doc["operations"]
     for spec, action in [(s, "receive") for s in app._consumers] + [(s, "send") for s in app._producers]:
         matching = [o for k, o in ops.items() if k.startswith(spec.func.__name__) and o["action"] == action
@@ -76,7 +76,7 @@ def _check_structure(app: Any, doc: dict[str, Any]) -> None:
         assert len(matching) >= 1, (spec.func.__name__, action, spec.topic)
         op = matching[0]
         if spec.description:
-            assert op["description"] == spec.description
+            assert op["description"].split("\n\n")[0] == spec.description
         if spec.message_type is not None:
             message = _resolve(doc, op["messages"][0]["$ref"])
             assert _resolve(doc, message["$ref"])["title"] == spec.message_type.__name__
@@ -112,7 +112,7 @@ async def test_spec_passes_official_parser(name: str, docs_tools: Path, tmp_path
 @pytest.mark.subprocess
 async def test_asyncapi_3_0_0_label(docs_tools: Path, tmp_path: Path) -> None:
     "3.0.0 is the 3.1.0 document under the older label; the parser only notes that a newer version exists."
-    for name in ("security", "multi_cluster"):
+    for name in ("security", "multi_cluster", "dead_letters"):
         doc, report = await _parse(APPS[name](), "3.0.0", tmp_path)
         assert report.valid, report.of("error")
         assert [(d["severity"], d["code"]) for d in report.diagnostics] == [("information", "asyncapi-latest-version")]
@@ -155,3 +155,95 @@ def test_no_credentials_from_kwargs() -> None:
         text = yaml.safe_dump(app_asyncapi(make()))
         for secret in SECRETS:
             assert secret not in text, (name, secret)
+
+
+# ------------------------------------------------------------------------------------------ dead-letter topics
+
+
+def test_dead_letter_topics_are_channels_the_app_sends_to() -> None:
+    app = APPS["dead_letters"]()
+    doc = app_asyncapi(app)
+    assert set(app.model.dead_letter_topics()) == {"billing-dlt", "payments-dlt"}
+    by_address = {c["address"]: (k, c) for k, c in doc["channels"].items()}
+    for topic, specs in app.model.dead_letter_topics().items():
+        key, channel = by_address[topic]
+        assert channel["description"].startswith("Dead-letter topic of "), channel
+        for spec in specs:
+            assert f"`{spec.topic}`" in channel["description"]
+            op = doc["operations"][f"{spec.func.__name__}_dead_letters"]
+            assert op["action"] == "send" and op["channel"] == {"$ref": f"#/channels/{key}"}
+            assert f"from topic `{spec.topic}`" in op["description"]
+            (ref,) = op["messages"]
+            assert ref["$ref"].startswith(f"#/channels/{key}/messages/")
+            message = _resolve(doc, _resolve(doc, ref["$ref"])["$ref"])
+            assert message["headers"] == {"$ref": "#/components/schemas/DeadLetterHeaders"}
+            assert message["payload"]["oneOf"][0] == {"$ref": f"#/components/schemas/{spec.message_type.__name__}"}
+            assert "could not be decoded" in message["description"]
+    # the payments consumer reads another cluster: its dead letters go there too
+    assert by_address["payments-dlt"][1]["servers"] == [{"$ref": "#/servers/localhost-override-1"}]
+    avro_letter = doc["components"]["messages"]["Data_dead_letter"]
+    assert avro_letter["contentType"] == "avro/binary"  # the original bytes, so the original content type
+
+
+def test_dead_letter_headers_are_documented_one_by_one() -> None:
+    from fastkafka._components.retry import DLT_HEADERS
+
+    headers = app_asyncapi(APPS["dead_letters"]())["components"]["schemas"]["DeadLetterHeaders"]
+    assert headers["type"] == "object" and list(headers["properties"]) == list(DLT_HEADERS)
+    for name, kind in DLT_HEADERS.items():
+        prop = headers["properties"][name]
+        assert prop["description"], name
+        if kind == "str":
+            assert prop["type"] == "string", name
+        else:  # Spring writes these as binary ints, and so do we
+            assert prop["type"] == "integer" and prop["format"] == kind, name
+            assert "big-endian" in prop["description"] and "not text" in prop["description"], name
+    assert "big-endian" in headers["description"]
+    assert set(DLT_HEADERS) - set(headers["required"]) == {"kafka_dlt-original-consumer-group",
+                                                            "kafka_dlt-exception-cause-fqcn"}
+
+
+def test_consumer_operations_describe_their_retries_and_dead_letters() -> None:
+    ops = app_asyncapi(APPS["dead_letters"]())["operations"]
+    orders = ops["on_orders"]["description"]
+    assert orders.startswith("Bills each order.\n\n**Retries**: a call of the handler that raises `TimeoutError`, "
+                             "`ConnectionError` is made again, up to 4 calls in all, after waits of 0.2 s, 0.4 s, "
+                             "0.8 s")
+    assert "goes to the dead-letter topic `billing-dlt`" in orders
+    assert "up to 3 calls in all, after waits of 0.5 s, 1 s" in ops["on_refunds"]["description"]
+    assert "**Retries**" not in ops["on_payments"]["description"]  # a dead-letter topic, no retries
+    events = ops["on_events"]["description"]
+    assert "up to 2 calls" in events and "logged and skipped" in events
+    assert "with no dead-letter topic it is kept nowhere" in events
+    assert ops["to_invoices"].get("description") is None
+    # apps without retries or dead letters keep their descriptions as they were
+    plain = app_asyncapi(APPS["models"]())["operations"]["on_orders"]
+    assert plain["description"] == "Validates incoming orders."
+
+
+def test_dead_letter_examples_match_their_schemas() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = app_asyncapi(APPS["dead_letters"]())
+    letters = {k: m for k, m in doc["components"]["messages"].items() if "headers" in m}
+    assert sorted(letters) == ["Data_dead_letter", "Order_dead_letter"]
+    for message in letters.values():
+        (example,) = message["examples"]
+        for part in ("headers", "payload"):
+            if part in example:
+                schema = {**message[part], "components": doc["components"]}  # so "#/components/..." resolves
+                jsonschema.validate(example[part], schema)
+        assert example["headers"]["kafka_dlt-original-topic"] in {"orders", "payments"}
+    raw = doc["components"]["messages"]["Order_dead_letter"]["payload"]["oneOf"][1]
+    jsonschema.validate(None, raw)  # a null value (a tombstone that could not be decoded) is a dead letter too
+
+
+def test_dead_letters_in_the_2_6_layout() -> None:
+    doc = app_asyncapi(APPS["dead_letters"](), "2.6.0")
+    channel = doc["channels"]["billing-dlt"]
+    assert set(channel) == {"description", "servers", "subscribe"}  # the app only sends there
+    op = channel["subscribe"]
+    assert op["operationId"] == "on_orders_dead_letters__on_refunds_dead_letters"
+    assert op["message"] == {"$ref": "#/components/messages/Order_dead_letter"}
+    assert doc["components"]["messages"]["Order_dead_letter"]["messageId"] == "Order_dead_letter"
+    for ref in _refs(doc):
+        _resolve(doc, ref)

@@ -119,7 +119,7 @@ def _assert_rendered(text: str, app: Any) -> None:
 
 
 @pytest.mark.subprocess
-@pytest.mark.parametrize("name", ["models", "batch_and_events", "multi_cluster", "both_ways"])
+@pytest.mark.parametrize("name", ["models", "batch_and_events", "multi_cluster", "both_ways", "dead_letters"])
 async def test_rendered_docs_show_every_topic_and_message(
     name: str, docs_tools: Path, chromium: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

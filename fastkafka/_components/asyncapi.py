@@ -4,8 +4,8 @@
 
 # %% auto 0
 __all__ = ['AsyncAPIVersion', 'ASYNCAPI_VERSIONS', 'DEFAULT_ASYNCAPI_VERSION', 'DEFAULT_CONTENT_TYPE', 'CONTENT_TYPES',
-           'model_schemas', 'model_example', 'security_scheme', 'collect_servers', 'build_asyncapi', 'spec_to_yaml',
-           'app_asyncapi', 'spec_path', 'export_spec']
+           'DEAD_LETTER_HEADERS_SCHEMA', 'model_schemas', 'model_example', 'security_scheme', 'collect_servers',
+           'dead_letter_headers_schema', 'build_asyncapi', 'spec_to_yaml', 'app_asyncapi', 'spec_path', 'export_spec']
 
 # %% ../../nbs/06d_asyncapi.ipynb
 import json
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from .brokers import KafkaBroker, KafkaBrokers, SecuritySchema, make_kafka_brokers
+from .retry import DLT_HEADER_DOCS, DLT_HEADERS, Retry
 from .specs import AppModel, ConsumerSpec, ProducerSpec
 
 # %% ../../nbs/06d_asyncapi.ipynb
@@ -215,13 +216,33 @@ def collect_servers(
 @dataclass
 class _Op:
     key: str  # operation id
-    receive: bool  # True for consumers, False for producers
+    receive: bool  # True for consumers, False for producers and for dead-lettering
     spec: ConsumerSpec | ProducerSpec
     channel: str = ""  # channel key
     message: str | None = None  # message key in components.messages
+    dead_letters: bool = False  # True: consumer `spec` sending what it could not handle to its dead-letter topic
+
+    @property
+    def topic(self) -> str:
+        "The topic the operation reads or writes."
+        if self.dead_letters and isinstance(self.spec, ConsumerSpec) and self.spec.dead_letter_topic is not None:
+            return self.spec.dead_letter_topic
+        return self.spec.topic
+
+
+@dataclass(frozen=True)
+class _Msg:
+    model: type[BaseModel]  # the model of the payload
+    encoding: str  # "json", "avro" or "custom"
+    schema: str  # the model's key in components.schemas
+    headers: str | None = None  # a dead letter: the key of the dead-letter headers schema; None: a plain message
+    origin: str = ""  # a dead letter: the consumed topic it comes from (the first one, for the example)
 
 
 def _summary(op: _Op, message: str | None) -> str:
+    if op.dead_letters:
+        return (f"Sends what {op.spec.func.__name__} could not handle from topic {op.spec.topic} to the dead-letter "
+                f"topic {op.topic}")
     what = f"{message} messages" if message else "messages"
     topic = op.spec.topic
     text = f"Consumes {what} from topic {topic}" if op.receive else f"Produces {what} to topic {topic}"
@@ -236,47 +257,170 @@ def _encoding(spec: ConsumerSpec | ProducerSpec) -> str:
     return spec.decoder_name if isinstance(spec, ConsumerSpec) else spec.encoder_name
 
 # %% ../../nbs/06d_asyncapi.ipynb
+DEAD_LETTER_HEADERS_SCHEMA = "DeadLetterHeaders"  # components.schemas key of the dead-letter headers
+
+
 def _plan(consumers: Sequence[ConsumerSpec], producers: Sequence[ProducerSpec], app_brokers: KafkaBrokers):
-    "Operations, channels (key -> topic, cluster id), messages (key -> model, encoding, schema name), schemas."
+    "Operations, channels (key -> topic, cluster id), messages (key -> `_Msg`), schemas."
     op_keys: set[str] = set()
     ops = [_Op(_unique(_key(s.func.__name__), op_keys), True, s) for s in consumers]
     ops += [_Op(_unique(_key(s.func.__name__), op_keys), False, s) for s in producers]
+    ops += [_Op(_unique(_key(f"{s.func.__name__}_dead_letters"), op_keys), False, s, dead_letters=True)
+            for s in consumers if s.dead_letter_topic is not None]
     channels: dict[tuple[str, str], str] = {}
     channel_keys: set[str] = set()
     models = [op.spec.message_type for op in ops if op.spec.message_type is not None]
     model_names, schemas = model_schemas(models)
+    headers = _unique(DEAD_LETTER_HEADERS_SCHEMA, set(schemas)) if any(op.dead_letters for op in ops) else None
     encodings: dict[type[BaseModel], list[str]] = {}
     for op in ops:
         if op.spec.message_type is not None:
             encodings.setdefault(op.spec.message_type, [])
             if _encoding(op.spec) not in encodings[op.spec.message_type]:
                 encodings[op.spec.message_type].append(_encoding(op.spec))
-    messages: dict[str, tuple[type[BaseModel], str, str]] = {}
-    for op in ops:
+    messages: dict[str, _Msg] = {}
+    dead_letter_keys: dict[str, str] = {}  # message key -> key of its dead letter
+    for op in ops:  # the dead-lettering ones last, so their keys never take a plain message's
         cid = _cluster_id(op.spec.brokers or app_brokers)
-        if (op.spec.topic, cid) not in channels:
-            channels[(op.spec.topic, cid)] = _unique(_key(op.spec.topic), channel_keys)
-        op.channel = channels[(op.spec.topic, cid)]
+        if (op.topic, cid) not in channels:
+            channels[(op.topic, cid)] = _unique(_key(op.topic), channel_keys)
+        op.channel = channels[(op.topic, cid)]
         model = op.spec.message_type
         if model is not None:
             enc = _encoding(op.spec)
             first = encodings[model][0] == enc
-            op.message = model_names[model] if first else f"{model_names[model]}_{_key(enc)}"
-            messages[op.message] = (model, enc, model_names[model])
+            key = model_names[model] if first else f"{model_names[model]}_{_key(enc)}"
+            if not op.dead_letters:
+                op.message, messages[key] = key, _Msg(model, enc, model_names[model])
+                continue
+            if key not in dead_letter_keys:
+                dead_letter_keys[key] = _unique(f"{key}_dead_letter", set(messages))
+                messages[dead_letter_keys[key]] = _Msg(model, enc, model_names[model], headers, op.spec.topic)
+            op.message = dead_letter_keys[key]
+    if headers is not None:
+        schemas[headers] = dead_letter_headers_schema()
     return ops, {key: topic_cid for topic_cid, key in channels.items()}, messages, schemas
 
 # %% ../../nbs/06d_asyncapi.ipynb
-def _message(model: type[BaseModel], encoding: str, schema_name: str, key: str, v2: bool) -> dict[str, Any]:
+_OPTIONAL_DLT_HEADERS = ("kafka_dlt-original-consumer-group", "kafka_dlt-exception-cause-fqcn")
+_HEADER_TYPES: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"}, "int32": {"type": "integer", "format": "int32"},
+    "int64": {"type": "integer", "format": "int64"},
+}
+
+
+def dead_letter_headers_schema() -> dict[str, Any]:
+    "The schema of a dead-letter record's headers: each `kafka_dlt-*` header and what it holds."
+    props = {name: _HEADER_TYPES[kind] | {"description": DLT_HEADER_DOCS[name]} for name, kind in DLT_HEADERS.items()}
+    props["kafka_dlt-original-timestamp-type"]["enum"] = ["CreateTime", "LogAppendTime"]
+    return {
+        "type": "object", "title": "Dead-letter headers",
+        "description": "The headers of a dead-letter record: the original record's headers, kept as they were, then "
+                       "these, named and encoded as Spring Kafka's DeadLetterPublishingRecoverer writes them, so Java "
+                       "tooling reads them. Text is UTF-8; partition, offset and timestamp are big-endian binary "
+                       "integers (4, 8 and 8 bytes, as Java writes an int and a long), not text: in Python "
+                       "`int.from_bytes(value, 'big', signed=True)`, or `DeadLetter.from_record(record)` for all of "
+                       "them.",
+        "properties": props,
+        "required": [h for h in DLT_HEADERS if h not in _OPTIONAL_DLT_HEADERS],
+    }
+
+
+def _dead_letter_example(m: _Msg, payload: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    headers = {
+        "kafka_dlt-original-topic": m.origin, "kafka_dlt-original-partition": 0, "kafka_dlt-original-offset": 42,
+        "kafka_dlt-original-timestamp": 1767225600000, "kafka_dlt-original-timestamp-type": "CreateTime",
+        "kafka_dlt-exception-fqcn": "ValueError", "kafka_dlt-exception-message": "the handler gave up",
+        "kafka_dlt-exception-stacktrace": "Traceback (most recent call last):\n  ...\nValueError: the handler gave up",
+    }
+    return {"name": f"{key}_example", "headers": headers} | ({"payload": payload} if payload is not None else {})
+
+
+def _dead_letter_fields(m: _Msg, key: str) -> dict[str, Any]:
+    "Title, summary, description, headers and payload of a dead-letter message."
+    bad = {"json": "not JSON", "avro": "not Avro"}.get(m.encoding, "refused by the decoder")
+    raw = {"type": ["string", "null"], "format": "binary",
+           "description": f"The original value when it could not be decoded as {m.schema}: any bytes ({bad}, "
+                          "wrong types, not UTF-8, empty), or no value at all (null)."}
+    return {
+        "title": f"{m.schema} dead letter",
+        "summary": f"A record holding a {m.schema} that a consumer could not handle, as it was consumed.",
+        "description": f"The record a consumer gave up on: the same key, the original headers and the value byte for "
+                       f"byte. The value is a {m.schema} when the handler failed on it (after its last attempt), and "
+                       "whatever bytes the record had when they could not be decoded (such records go here at once, "
+                       "without retries): read it as bytes first. The `kafka_dlt-*` headers say where it came from "
+                       "and why.",
+        "headers": {"$ref": f"#/components/schemas/{m.headers}"},
+        "payload": {"oneOf": [{"$ref": f"#/components/schemas/{m.schema}"}, raw]},
+        "examples": [_dead_letter_example(m, model_example(m.model), key)],
+    }
+
+# %% ../../nbs/06d_asyncapi.ipynb
+def _retry_text(retry: Retry | None) -> str | None:
+    "What a consumer's `Retry` does, in a sentence; None when it never calls the handler again."
+    if retry is None or retry.attempts == 1:
+        return None
+    waits = [f"{retry.delay_after(a):g} s" for a in range(1, retry.attempts)]
+    shown = ", ".join(waits[:5]) + (", ..." if len(waits) > 5 else "")
+    on = ", ".join(f"`{c.__name__}`" for c in retry.on)
+    return (f"**Retries**: a call of the handler that raises {on} is made again, up to {retry.attempts} calls in "
+            f"all, after waits of {shown} (in place: nothing after it in its partition is committed before it is "
+            "done). A failure because Kafka was unreachable is not counted: such a message waits for the broker.")
+
+
+def _failure_text(spec: ConsumerSpec) -> str | None:
+    "What becomes of a message the consumer cannot handle, when the consumer is configured for it."
+    if spec.dead_letter_topic is not None:
+        each = " (each record of a batch that failed)" if spec.batch else ""
+        return (f"**Dead letters**: a message whose last call failed{each}, or that cannot be decoded, goes to the "
+                f"dead-letter topic `{spec.dead_letter_topic}` with its original key, value and headers and "
+                "`kafka_dlt-*` headers saying where it came from and why; its offset is committed only once the "
+                "dead letter is acknowledged.")
+    if spec.retry is not None and spec.retry.attempts > 1:
+        return ("A message whose last call failed is logged and skipped (or stops the consumer, with "
+                "`throw_exceptions=True`): with no dead-letter topic it is kept nowhere.")
+    return None
+
+
+def _description(op: _Op) -> str | None:
+    "The operation's description: the decorator's, then how a consumer retries and where what fails goes."
+    if op.dead_letters:
+        return (f"When the last call of {op.spec.func.__name__} fails, and at once for a record that cannot be "
+                f"decoded, the original record from topic `{op.spec.topic}` is sent here: the same key, the value "
+                "byte for byte and the original headers, plus Spring Kafka's `kafka_dlt-*` headers saying where it "
+                "came from and why. The original offset is committed only once this record is acknowledged.")
+    parts = [op.spec.description]
+    if isinstance(op.spec, ConsumerSpec):
+        parts += [_retry_text(op.spec.retry), _failure_text(op.spec)]
+    return "\n\n".join(p for p in parts if p) or None
+
+
+def _channel_description(on_channel: Iterable[_Op]) -> str | None:
+    "Says that a channel is a dead-letter topic, and of which topics; None for any other channel."
+    sources = list(dict.fromkeys(op.spec.topic for op in on_channel if op.dead_letters))
+    if not sources:
+        return None
+    return (f"Dead-letter topic of {', '.join(f'`{t}`' for t in sources)}: the records the app's consumers could "
+            "not handle, each with `kafka_dlt-*` headers saying where it came from and why.")
+
+# %% ../../nbs/06d_asyncapi.ipynb
+def _message(m: _Msg, key: str, v2: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": key} | ({"messageId": key} if v2 else {})
-    out["title"] = schema_name
-    doc = model.__doc__ if "__doc__" in vars(model) else None
-    if doc and doc.strip():
-        out["summary"] = doc.strip().splitlines()[0]
-    content_type = CONTENT_TYPES.get(encoding, CONTENT_TYPES["custom"])
+    if m.headers is not None:
+        fields = _dead_letter_fields(m, key)
+        out |= {k: fields[k] for k in ("title", "summary", "description")}
+    else:
+        out["title"] = m.schema
+        doc = m.model.__doc__ if "__doc__" in vars(m.model) else None
+        if doc and doc.strip():
+            out["summary"] = doc.strip().splitlines()[0]
+    content_type = CONTENT_TYPES.get(m.encoding, CONTENT_TYPES["custom"])
     if content_type != DEFAULT_CONTENT_TYPE:
         out["contentType"] = content_type
-    out["payload"] = {"$ref": f"#/components/schemas/{schema_name}"}
-    example = model_example(model)
+    if m.headers is not None:
+        return out | {k: fields[k] for k in ("headers", "payload", "examples")}
+    out["payload"] = {"$ref": f"#/components/schemas/{m.schema}"}
+    example = model_example(m.model)
     if example is not None:
         out["examples"] = [{"name": f"{key}_example", "payload": example}]
     return out
@@ -304,6 +448,8 @@ def _document_v3(info, servers, schemes, clusters, ops, channels, messages, sche
     for key, (topic, cid) in channels.items():
         chan_msgs = {op.message for op in ops if op.channel == key and op.message}
         channel: dict[str, Any] = {"address": topic, "title": topic}
+        if (about := _channel_description(op for op in ops if op.channel == key)) is not None:
+            channel["description"] = about
         if multi:
             channel["servers"] = [{"$ref": f"#/servers/{s}"} for s in clusters[cid]]
         channel["messages"] = {m: {"$ref": f"#/components/messages/{m}"} for m in messages if m in chan_msgs}
@@ -313,14 +459,14 @@ def _document_v3(info, servers, schemes, clusters, ops, channels, messages, sche
         o: dict[str, Any] = {"action": "receive" if op.receive else "send"}
         o["channel"] = {"$ref": f"#/channels/{op.channel}"}
         o["summary"] = _summary(op, op.message)
-        if op.spec.description:
-            o["description"] = op.spec.description
+        if (description := _description(op)) is not None:
+            o["description"] = description
         if op.message:
             o["messages"] = [{"$ref": f"#/channels/{op.channel}/messages/{op.message}"}]
         doc["operations"][op.key] = o
     doc["components"] = {
         "schemas": schemas,
-        "messages": {k: _message(model, enc, name, k, False) for k, (model, enc, name) in messages.items()},
+        "messages": {k: _message(m, k, False) for k, m in messages.items()},
     }
     if schemes:
         doc["components"]["securitySchemes"] = {k: _scheme_for(v, False) for k, v in schemes.items()}
@@ -330,7 +476,7 @@ def _document_v3(info, servers, schemes, clusters, ops, channels, messages, sche
 def _v2_operation(ops: list[_Op], messages: dict[str, Any], used: set[str]) -> dict[str, Any]:
     op_id = "__".join(op.key for op in ops)
     out: dict[str, Any] = {"operationId": op_id, "summary": "; ".join(_summary(op, op.message) for op in ops)}
-    descriptions = [op.spec.description for op in ops if op.spec.description]
+    descriptions = [d for op in ops if (d := _description(op)) is not None]
     if descriptions:
         out["description"] = "\n\n".join(descriptions)
     refs = []
@@ -353,12 +499,14 @@ def _document_v2(info, servers, schemes, clusters, ops, channels, messages, sche
         b = s.broker
         server = {"url": f"{b.url}:{b.port}", "protocol": b.protocol, "description": b.description}
         doc["servers"][key] = server | ({"security": [{s.security_key: []}]} if s.security_key else {})
-    msgs = {k: _message(model, enc, name, k, True) for k, (model, enc, name) in messages.items()}
+    msgs = {k: _message(m, k, True) for k, m in messages.items()}
     doc["channels"] = {}
     used: set[str] = set()
     for topic in dict.fromkeys(t for t, _ in channels.values()):
         keys = [k for k, (t, _) in channels.items() if t == topic]
         channel: dict[str, Any] = {}
+        if (about := _channel_description(op for op in ops if op.channel in keys)) is not None:
+            channel["description"] = about
         if len(clusters) > 1:
             channel["servers"] = list(dict.fromkeys(s for k in keys for s in clusters[channels[k][1]]))
         for verb, receive in (("publish", True), ("subscribe", False)):

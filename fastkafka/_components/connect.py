@@ -222,16 +222,18 @@ async def wait_for_kafka(
                     logger.warning("Kafka broker %r at %s:%d is reachable after %.1f s (%d attempts)", name, host,
                                    port, loop.time() - start, attempt)
                 return
-            if (refused := await _diagnose(f"app (broker {name!r})", f"{host}:{port}", config, probe_timeout)):
+            if _refusal(err, config) is not None and (  # refused, not away: waiting will not help
+                    refused := await _diagnose(f"app (broker {name!r})", f"{host}:{port}", config, probe_timeout)):
                 raise refused from refused.__cause__
             problems.append(f"{host}:{port}: {_why(err)}")
-        waited = loop.time() - start
-        if timeout is not None and waited + delay > timeout:
+        left = None if timeout is None else timeout - (loop.time() - start)
+        if left is not None and left <= 0:
             raise TimeoutError(f"Kafka broker {name!r} was not reachable within {timeout:g} s ({'; '.join(problems)}"
                                f"). Check that it runs and that {servers} is its address; client settings: "
                                f"{_settings(config)}") from None
-        limit = "without a time limit" if timeout is None else f"for up to {timeout - waited:.0f} s more"
+        pause = delay if left is None else min(delay, left)  # the last attempt comes when the time is up
+        limit = "without a time limit" if left is None else f"for up to {left:.1f} s more"
         logger.warning("Kafka broker %r is not reachable (%s); attempt %d, trying again in %.1f s, %s", name,
-                       "; ".join(problems), attempt, delay, limit)
-        await asyncio.sleep(delay)
+                       "; ".join(problems), attempt, pause, limit)
+        await asyncio.sleep(pause)
         delay = min(delay * 2, CONNECT_MAX_S)

@@ -212,8 +212,9 @@ def _log_failure(self: ConsumerRunner, where: Any, last: int, exc: BaseException
     else:
         outcome = "the message is skipped"
     tried = f" (after {attempts} attempts)" if attempts > 1 else ""
+    trace = None if what == "Decoding" else exc  # a decoding error names the model and field; its stack says nothing
     logger.error("%s failed for topic=%s partition=%d offset=%s%s: %r; %s", what, first.topic, first.partition,
-                 offsets, tried, exc, outcome, exc_info=exc)
+                 offsets, tried, exc, outcome, exc_info=trace)
 
 @patch
 def _failed(self: ConsumerRunner, po: PartitionOffsets, where: Any, last: int, exc: BaseException, what: str,

@@ -521,6 +521,7 @@ class _KafkaNode:
         self.class_data = _class_data_archive(java, libs) if CLASS_DATA_SHARING else None
         self.proc: subprocess.Popen | None = None
         self.ready = False  # set by `_wait_ready`
+        self.relaunches = 0  # restarts after `kill`
         self._closed = False
         self._lock = threading.Lock()  # `launch` may run in a worker thread while `terminate` is called
 
@@ -564,6 +565,32 @@ class _KafkaNode:
             _keep_class_data(self.workdir / "classes.jsa", self.class_data)
         _live_nodes.discard(self)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def kill(self) -> None:
+        "End the JVM at once (SIGKILL), as a crash would; its files stay, so `relaunch` can bring it back."
+        with self._lock:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.ready = False
+
+    def relaunch(self) -> None:
+        "Start the JVM again on the settings and data of its first launch (after `kill`)."
+        with self._lock:
+            if self._closed:
+                raise KafkaStartError("This broker was stopped (its files are deleted); start a new one instead.")
+            if self.proc is not None and self.proc.poll() is None:
+                raise KafkaStartError(f"Kafka (pid {self.proc.pid}) is still running; kill it first.")
+            self.relaunches += 1
+            self.log_path = self.workdir / f"kafka-{self.relaunches}.log"  # readiness is read from a fresh log
+            with open(self.log_path, "wb") as log:
+                config = str(self.workdir / "server.properties")  # what `launch` formatted and ran
+                self.proc = subprocess.Popen(
+                    _java_cmd(self.java, self.libs, self.workdir, "kafka.Kafka", config,
+                              extra=_class_data_options(self.class_data, None)),
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+                    start_new_session=True,
+                )
 
 # %% ../../nbs/11_local_kafka.ipynb
 async def _wait_ready(node: _KafkaNode, timeout: float) -> None:
@@ -785,3 +812,20 @@ class ApacheKafkaBroker(SyncAsyncService):
         node, self._node = self._node, None
         if node is not None:
             await asyncify(node.terminate)(self.stop_timeout)
+
+    def _running_node(self, method: str) -> _KafkaNode:
+        if self._node is None:
+            raise RuntimeError(f"ApacheKafkaBroker.{method}() needs a started broker: start() it first")
+        return self._node
+
+    async def kill(self) -> None:
+        "End the broker's JVM at once (SIGKILL), as a crash does; its data stays, for `restart()`."
+        await asyncify(self._running_node("kill").kill)()
+
+    async def restart(self) -> str:
+        "Bring a killed broker back on the same data and ports (a running one is killed first); its address."
+        node = self._running_node("restart")
+        await asyncify(node.kill)()
+        await asyncify(node.relaunch)()
+        await _wait_ready(node, self.startup_timeout)
+        return node.bootstrap_server
