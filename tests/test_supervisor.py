@@ -34,6 +34,13 @@ STAND_IN = textwrap.dedent(
     if mode == "die-once" and not marker.exists():
         marker.touch()
         os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "exit-once" and not marker.exists():
+        marker.touch()
+        sys.exit(0)
+    if mode == "die-after":  # runs a while, then dies: a crash after useful work
+        import time
+        time.sleep(float(sys.argv[3]))
+        os.kill(os.getpid(), signal.SIGKILL)
     waiting_for = {signal.SIGINT} if mode == "stubborn" else {signal.SIGINT, signal.SIGTERM}
     print("stopping on", signal.Signals(signal.sigwait(waiting_for)).name)
     """
@@ -46,10 +53,10 @@ def stand_in(tmp_path: Path):
     (tmp_path / "stand_in.py").write_text(STAND_IN)
     made: list[tuple[Supervisor, Lines, Lines, Lines]] = []
 
-    def make(mode: str, n: int = 1, **kwargs):
+    def make(mode: str, n: int = 1, *extra: str, **kwargs):
         out, err, log = Lines(), Lines(), Lines()
         configure_logging(stream=log, name=server_logger.name)
-        cmd = [sys.executable, str(tmp_path / "stand_in.py"), mode, str(tmp_path / f"marker-{len(made)}")]
+        cmd = [sys.executable, str(tmp_path / "stand_in.py"), mode, str(tmp_path / f"marker-{len(made)}"), *extra]
         sup = Supervisor(cmd, n, stdout=out, stderr=err, **kwargs)
         made.append((sup, out, err, log))
         return sup, out, err, log
@@ -85,6 +92,33 @@ async def test_worker_killed_after_ready_is_reported_and_restarted(stand_in):
         assert "restarting it in 0.1 s; its last lines on stderr:" in crash
         await out.wait_for("ready", count=2)
         assert len(log.having("Started worker")) == 2
+        sup.stop()
+        assert await asyncio.wait_for(running, 30) == 0
+    finally:
+        running.cancel()
+
+
+async def test_worker_that_exits_cleanly_is_replaced_without_an_error(stand_in):
+    sup, out, _, log = stand_in("exit-once", backoff=5)
+    running = asyncio.create_task(sup.run(handle_signals=False))
+    try:
+        await out.wait_for("ready", count=2, timeout=4)  # at once, not after the 5 s backoff
+        assert log.having("stopped cleanly (exit code 0) after running for"), log.lines
+        assert not log.having("[ERROR]"), log.lines
+        sup.stop()
+        assert await asyncio.wait_for(running, 30) == 0
+    finally:
+        running.cancel()
+
+
+async def test_crash_streak_resets_after_a_useful_run(stand_in):
+    # each worker serves 1.5 s and then dies: past 1 s and four times its backoff, so every
+    # restart waits 0.1 s again instead of 0.1, 0.2, 0.4, ...
+    sup, out, _, log = stand_in("die-after", 1, "1.5", backoff=0.1, healthy_after=10)
+    running = asyncio.create_task(sup.run(handle_signals=False))
+    try:
+        crashes = await log.wait_for("was killed by signal SIGKILL after running for", count=4, timeout=30)
+        assert all("restarting it in 0.1 s" in line for line in crashes), crashes
         sup.stop()
         assert await asyncio.wait_for(running, 30) == 0
     finally:
