@@ -139,6 +139,13 @@ class EncodeError(ValueError):
     def __reduce__(self) -> Any:
         return type(self), (self.msg, self.format, self.reason)
 
+
+# in the package, the public module from the start (whether or not `fastkafka.encoder` was imported yet), so a
+# dead letter's `kafka_dlt-exception-fqcn` is the same in every process; this notebook keeps its own classes
+if __name__ == "fastkafka._components.encoder.json":
+    for _c in (DecodeError, ValidationDecodeError, JSONSyntaxError, EncodeError):
+        _c.__module__ = "fastkafka.encoder"
+
 # %% ../../../nbs/02_encoders.ipynb
 def json_encoder(
     msg: Any,  # a pydantic model (or anything pydantic can serialise: dicts, lists, None, ...)
