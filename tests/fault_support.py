@@ -1,7 +1,17 @@
-"""Fault injection on a real local broker: freeze its JVM (as a network partition looks to clients) and thaw it."""
+"""Fault injection on a real local broker (freeze its JVM, as a network partition looks to clients), and the fault
+suite's helpers: reading topics, waiting for progress, counting what was lost and duplicated, the table."""
+import asyncio
+import json
 import os
 import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 
 def broker_pid(bootstrap: str) -> int:
@@ -38,16 +48,6 @@ class Frozen:
         os.kill(self.pid, signal.SIGCONT)
 
 
-# ---- the fault suite (tests/test_faults.py): reading topics, waiting for progress, the table of results ----
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
-
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
-from aiokafka.structs import ConsumerRecord, TopicPartition  # noqa: E402
 
 
 async def read_topic(bootstrap: str, topic: str, partitions: int) -> list[ConsumerRecord[Any, Any]]:
@@ -172,5 +172,5 @@ def fault_table_lines() -> list[str]:
             "seconds"]
     rows = [[str(r.get(c, "")) for c in cols] for r in FAULT_TABLE]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    line = lambda cells: "| " + " | ".join(s.ljust(w) for s, w in zip(cells, widths)) + " |"  # noqa: E731
+    line = lambda cells: "| " + " | ".join(s.ljust(w) for s, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
     return [line(cols), line(["-" * w for w in widths]), *(line(r) for r in rows)]

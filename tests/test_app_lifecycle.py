@@ -50,6 +50,20 @@ class RefusingTransport(RecordingTransport):
         return client
 
 
+def logged_lifespan(log: list[str]):
+    "A lifespan that notes its enter and exit in `log`."
+
+    @asynccontextmanager
+    async def lifespan(app: FastKafka):
+        log.append("lifespan enter")
+        try:
+            yield
+        finally:
+            log.append("lifespan exit")
+
+    return lifespan
+
+
 def brokers(bootstrap: str) -> dict:
     host, port = bootstrap.rsplit(":", 1)
     return {"localhost": {"url": host, "port": port}}
@@ -132,14 +146,7 @@ async def test_failed_start_stops_what_started_and_exits_lifespan(kafka_broker: 
     topic = unique_topic("fail")
     await create_topics(kafka_broker, topic)
     log: list[str] = []
-
-    @asynccontextmanager
-    async def lifespan(app: FastKafka):
-        log.append("lifespan enter")
-        try:
-            yield
-        finally:
-            log.append("lifespan exit")
+    lifespan = logged_lifespan(log)
 
     app = FastKafka(kafka_brokers=brokers(kafka_broker), lifespan=lifespan)
 
@@ -170,14 +177,7 @@ async def test_failed_start_stops_what_started_and_exits_lifespan(kafka_broker: 
 
 async def test_unreachable_broker_is_waited_for_then_named(kafka_broker: str) -> None:
     log: list[str] = []
-
-    @asynccontextmanager
-    async def lifespan(app: FastKafka):
-        log.append("lifespan enter")
-        try:
-            yield
-        finally:
-            log.append("lifespan exit")
+    lifespan = logged_lifespan(log)
 
     dead = {"localhost": {"url": "127.0.0.1", "port": free_port()}}  # nothing listens there
     app = FastKafka(kafka_brokers=dead, lifespan=lifespan)

@@ -84,6 +84,16 @@ class Scenario:
     def log_lines(self) -> int:
         return sum(len(c.out.lines) + len(c.err.lines) for c in self.commands)
 
+    async def finish(self, cmd: Command, n: int, faults: str, dead: set[int] = frozenset()) -> Tally:
+        "Wait until everything is committed, stop `cmd`, count; record the row and check that nothing was lost."
+        await self.done()
+        await self.stop(cmd)
+        tally = await self.tally(n)
+        lost = tally.lost(set(range(n)) - dead, dead)
+        self.record(tally, lost, faults)
+        assert not lost, lost[:20]
+        return tally
+
     def record(self, tally: Tally, lost: list[int], faults: str, **extra: object) -> None:
         FAULT_TABLE.append({
             "scenario": self.name, "messages": tally.sent, "processed": len(tally.out_ids),
@@ -113,12 +123,7 @@ async def test_sigterm_mid_stream_and_restart(scenario: Scenario) -> None:
     await output_reaches(scenario.bootstrap, scenario.dst, PARTITIONS, n // 4, 90)
     await scenario.stop(first)
     second = await scenario.run("--num-workers", "2", FAULT_DELAY="0.001")
-    await scenario.done()
-    await scenario.stop(second)
-    tally = await scenario.tally(n)
-    lost = tally.lost(set(range(n)), set())
-    scenario.record(tally, lost, "SIGTERM + restart")
-    assert not lost, lost[:20]
+    tally = await scenario.finish(second, n, "SIGTERM + restart")
     assert tally.duplicated == 0, "a graceful stop commits what it processed"
 
 
@@ -129,18 +134,13 @@ async def test_kill_9_a_worker_three_times_with_a_backlog(scenario: Scenario) ->
     killed: list[int] = []
     for k in range(kills):
         await output_reaches(scenario.bootstrap, scenario.dst, PARTITIONS, (k + 1) * n // (kills + 2), 90)
-        await cmd.out.wait_until(lambda lines: len(worker_pids(cmd)) >= 2 + k, 60)  # the last one was replaced
+        await cmd.out.wait_until(lambda lines, k=k: len(worker_pids(cmd)) >= 2 + k, 60)  # the last one was replaced
         live = [p for p in worker_pids(cmd) if p not in killed]
         victim = live[0] if k % 2 else live[-1]  # the newest worker, then the oldest, ...
         killed.append(victim)
         os.kill(victim, signal.SIGKILL)
         await cmd.out.wait_for(f"Worker {victim} was killed by signal SIGKILL", timeout=30)
-    await scenario.done()
-    await scenario.stop(cmd)
-    tally = await scenario.tally(n)
-    lost = tally.lost(set(range(n)), set())
-    scenario.record(tally, lost, f"{kills} x kill -9 of a worker")
-    assert not lost, lost[:20]
+    tally = await scenario.finish(cmd, n, f"{kills} x kill -9 of a worker")
     # what a killed worker had processed but not yet committed: at most its share of one poll or two per kill
     assert tally.duplicated <= kills * 2 * 100 * PARTITIONS, tally.duplicated
 
@@ -157,12 +157,7 @@ async def test_broker_killed_and_restarted(scenario: Scenario, fault_broker: Apa
     await fault_broker.kill()
     await asyncio.sleep(down_s)  # the outage itself
     await fault_broker.restart()
-    await scenario.done()
-    await scenario.stop(cmd)
-    tally = await scenario.tally(n)
-    lost = tally.lost(set(range(n)), set())
-    scenario.record(tally, lost, f"broker kill -9, back after {down_s} s (+ its start)")
-    assert not lost, lost[:20]
+    await scenario.finish(cmd, n, f"broker kill -9, back after {down_s} s (+ its start)")
     tracebacks = [line for line in cmd.out.lines + cmd.err.lines if "Traceback" in line]
     assert not tracebacks, cmd.output()[-5000:]
     assert scenario.log_lines() < 200, f"{scenario.log_lines()} log lines for one outage:\n{cmd.output()[-5000:]}"
@@ -215,12 +210,7 @@ async def test_bad_records_go_to_the_dead_letter_topic(scenario: Scenario) -> No
         values[i] = BAD[name]
     where = await produce(scenario.bootstrap, scenario.src, values, PARTITIONS)
     cmd = await scenario.run()
-    await scenario.done()
-    await scenario.stop(cmd)
-    tally = await scenario.tally(n)
-    lost = tally.lost(set(range(n)) - set(bad_at.values()), set(bad_at.values()))
-    scenario.record(tally, lost, "6 bad records: " + ", ".join(BAD))
-    assert not lost, lost[:20]
+    tally = await scenario.finish(cmd, n, "6 bad records: " + ", ".join(BAD), dead=set(bad_at.values()))
     assert tally.duplicated == 0
     by_key = {int(d.key): d for d in tally.dead}
     assert sorted(by_key) == sorted(bad_at.values()) and len(tally.dead) == len(BAD)
@@ -244,14 +234,9 @@ async def test_handler_failing_transiently_and_permanently(scenario: Scenario) -
     n, transient, permanent = 3000, 50, 97
     await produce(scenario.bootstrap, scenario.src, good(n), PARTITIONS)
     cmd = await scenario.run(FAULT_TRANSIENT_EVERY=str(transient), FAULT_PERMANENT_EVERY=str(permanent))
-    await scenario.done()
-    await scenario.stop(cmd)
-    tally = await scenario.tally(n)
     dead = {i for i in range(n) if i % permanent == 0}
-    lost = tally.lost(set(range(n)) - dead, dead)
     retried = [i for i in range(n) if i % transient == 0 and i not in dead]
-    scenario.record(tally, lost, f"{len(retried)} fail twice then succeed, {len(dead)} always fail")
-    assert not lost, lost[:20]
+    tally = await scenario.finish(cmd, n, f"{len(retried)} fail twice then succeed, {len(dead)} always fail", dead)
     assert {int(d.key) for d in tally.dead} == dead and len(tally.dead) == len(dead)
     assert all(d.exception == "ValueError" and "can never be handled" in (d.message or "") for d in tally.dead)
     assert set(retried) <= set(tally.out_ids)
