@@ -42,13 +42,16 @@ def consumer_status(
 
 def runtime_status(
     runtime: AppRuntime,  # an app run
+    was_running: bool = False,  # whether it was seen running before: not running now means it stopped, or broke
 ) -> dict[str, Any]:
     "Whether `runtime` is ready (running, every consumer joined, sends reaching Kafka), and what is not."
     model, problems = runtime.model, []
     consumers = [consumer_status(r, model.consumer_config(r.spec, runtime.broker_name).get("group_id"))
                  for r in runtime.consumers]
     if not runtime.running:
-        problems.append(f"the app {model.title or '(untitled)'!r} is not running (starting or stopping)")
+        problems.append(f"the app {model.title or '(untitled)'!r} " + (
+            "is not running any more (stopping, or a consumer or background task failed)" if was_running
+            else "is starting"))
     problems += [f"the consumer of {c['topic']!r} is {c['state']}" for c in consumers if not c["ready"]]
     if outage.since is not None:
         problems.append(f"sends have found Kafka unreachable for {time.monotonic() - outage.since:.0f} s")
@@ -66,6 +69,7 @@ class HealthReporter(Observer):
     ) -> None:
         self.path, self.interval = Path(directory) / f"{os.getpid()}.json", interval
         self.runtimes: list[AppRuntime] = []  # the app runs reported on
+        self.seen_running: set[int] = set()  # ids of those seen running
         self.task: asyncio.Task[None] | None = None
         self.loop_lag = 0.0
 
@@ -82,7 +86,8 @@ class HealthReporter(Observer):
 
     def status(self) -> dict[str, Any]:
         "The status the next heartbeat writes."
-        apps = [runtime_status(r) for r in self.runtimes]
+        self.seen_running.update(id(r) for r in self.runtimes if r.running)
+        apps = [runtime_status(r, id(r) in self.seen_running) for r in self.runtimes]
         problems = [p for a in apps for p in a["problems"]] if apps else ["the app is starting"]
         return {"pid": os.getpid(), "beat": time.monotonic(), "state": "running", "loop_lag": round(self.loop_lag, 4),
                 "ready": not problems, "problems": problems, "apps": apps}
