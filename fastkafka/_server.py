@@ -4,9 +4,9 @@
 
 # %% auto 0
 __all__ = ['logger', 'READY_FD_ENV', 'APP_HELP', 'BROKER_HELP', 'CONNECT_TIMEOUT_HELP', 'worker_app', 'NUM_WORKERS_HELP',
-           'RUN_BROKER_HELP', 'RUN_EPILOG', 'notify_ready', 'install_early_signal_handlers', 'serve', 'describe_exit',
-           'Supervisor', 'load_app', 'run_fastkafka_server_process', 'duplicate_consumption_warning', 'worker_command',
-           'run']
+           'RUN_BROKER_HELP', 'RUN_EPILOG', 'METRICS_PORT_HELP', 'HEALTH_PORT_HELP', 'notify_ready',
+           'install_early_signal_handlers', 'serve', 'describe_exit', 'Supervisor', 'load_app',
+           'run_fastkafka_server_process', 'duplicate_consumption_warning', 'worker_command', 'run']
 
 # %% ../nbs/12_runner.ipynb
 import asyncio
@@ -25,6 +25,7 @@ import typer
 
 from ._application.app import FastKafka
 from ._components.brokers import consumer_config
+from ._components.endpoints import observe_from_env, supervise
 from ._components.helpers import ImportFromStringError, import_from_string
 from ._components.logger import RepeatLimiter, configure_logging, get_logger
 
@@ -443,6 +444,7 @@ def run_fastkafka_server_process(
 ) -> None:
     "Run one FastKafka app in this process until SIGINT or SIGTERM, then stop it gracefully."
     install_early_signal_handlers()
+    observe_from_env()  # what `fastkafka run --metrics-port/--health-port` asked for (08a_endpoints)
     configure_logging()
     aiokafka = configure_logging(logging.WARNING, name="aiokafka")  # its warnings with a time and a name, like ours
     aiokafka.handlers[-1].addFilter(RepeatLimiter())  # a lost broker: one line per kind every 10 s, not thousands
@@ -492,7 +494,16 @@ NUM_WORKERS_HELP = (
 RUN_BROKER_HELP = BROKER_HELP + ' Default: "localhost" when the app has it, else the app\'s only broker.'
 RUN_EPILOG = (
     "Exit codes: 0 after SIGINT or SIGTERM stopped every worker cleanly; 1 when workers kept failing at "
-    "startup, did not stop cleanly, or the app's module raised; 2 for a bad import string or broker name."
+    "startup, did not stop cleanly, or the app's module raised; 2 for a bad import string or broker name, or a "
+    "--metrics-port or --health-port that cannot be served."
+)
+METRICS_PORT_HELP = (
+    "Serve the workers' Prometheus metrics on http://0.0.0.0:PORT/metrics (needs fastkafka[metrics]): messages "
+    "consumed, produced, failed, retried and dead-lettered, handler durations, lag and messages in flight."
+)
+HEALTH_PORT_HELP = (
+    "Serve liveness on http://0.0.0.0:PORT/livez (every worker running, its event loop responsive) and readiness "
+    "on /readyz (every consumer joined its group, Kafka reachable) for Kubernetes probes: 200, or 503 and why."
 )
 
 
@@ -501,6 +512,8 @@ def run(
     num_workers: Annotated[int, typer.Option(min=1, help=NUM_WORKERS_HELP)] = 1,
     kafka_broker: Annotated[str | None, typer.Option(help=RUN_BROKER_HELP, show_default=False)] = None,
     connect_timeout: Annotated[float | None, typer.Option(min=0, help=CONNECT_TIMEOUT_HELP, show_default=False)] = None,
+    metrics_port: Annotated[int | None, typer.Option(min=0, max=65535, help=METRICS_PORT_HELP)] = None,
+    health_port: Annotated[int | None, typer.Option(min=0, max=65535, help=HEALTH_PORT_HELP)] = None,
 ) -> None:
     "Run a FastKafka app in worker processes until SIGINT or SIGTERM; crashed workers are restarted."
     configure_logging()
@@ -510,5 +523,6 @@ def run(
     if warning is not None:
         logger.warning(warning)
     logger.info(f'Running "{app}" on broker "{broker}" in {num_workers} worker process(es)')
-    code = asyncio.run(Supervisor(worker_command(app, broker, connect_timeout), num_workers).run())
+    sup = Supervisor(worker_command(app, broker, connect_timeout), num_workers)
+    code = asyncio.run(supervise(sup, metrics_port=metrics_port, health_port=health_port))
     raise typer.Exit(code)

@@ -29,6 +29,7 @@ from fastkafka._components.executors import (
 )
 from .connect import start_client
 from .logger import get_logger
+from .observers import consumer_observer
 from fastkafka._components.producer import (
     RETRY_FIRST_S, RETRY_MAX_S, PendingDeliveries, Resend, collect_deliveries, outage, send_again,
 )
@@ -139,6 +140,7 @@ class ConsumerRunner:
                              "a started producer client: pass dead_letters=")
         # a retry waits in the job where jobs run side by side; elsewhere the partition is paused meanwhile
         self._retry_in_job = isinstance(self.executor, DynamicTaskExecutor)
+        self._observer = consumer_observer(spec, config)  # what watches this consumer (06g_metrics, 06h_tracing)
         self._client: ConsumerClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._reset()
@@ -156,13 +158,30 @@ class ConsumerRunner:
         self._stopped = asyncio.Event()
         self._parked: dict[PartitionOffsets, _Parked] = {}  # partitions waiting for a retry that is due later
         self._dead_lettering: set[asyncio.Task[None]] = set()
+        self.joined = self._group_id is None  # False until the group's first assignment arrives (08_health)
 
     @property
     def running(self) -> bool:
         "True from a successful `start` until the consumer stops, on request or by failure."
         return self._task is not None and not self._stopping and self.failure is None
 
+    def assignment(self) -> set[TopicPartition]:
+        "The partitions the consumer holds now (none before it started)."
+        return set(self._client.assignment()) if self._client is not None else set()
+
+    @property
+    def state(self) -> str:
+        "joining (or starting, without a group), assigned, idle (joined, no partitions), stopping, stopped or failed."
+        if self.failure is not None:
+            return "failed"
+        if self._stopping:
+            return "stopped" if self._stopped.is_set() else "stopping"
+        if self._task is None or not self.joined:  # aiokafka's start() waits for the group's first assignment
+            return "starting" if self._group_id is None else "joining"
+        return "assigned" if self.assignment() else "idle"
+
     # Added below, each in its own cell, with fastcore's @patch; declared here for the type checker.
+    _observed: Callable[..., Coroutine[Any, Any, None]]
     start: Callable[[], Coroutine[Any, Any, None]]
     stop: Callable[[], Coroutine[Any, Any, None]]
     wait_stopped: Callable[[], Coroutine[Any, Any, None]]
@@ -200,6 +219,9 @@ def _first(where: Any) -> Any:
     return where[0] if isinstance(where, list) else where
 
 
+_STAGES = {"Decoding": "decode", "The handler": "handler"}  # what failed, as observers are told (else "delivery")
+
+
 @patch
 def _log_failure(self: ConsumerRunner, where: Any, last: int, exc: BaseException, what: str, fatal: bool,
                  attempts: int = 1) -> None:
@@ -213,6 +235,8 @@ def _log_failure(self: ConsumerRunner, where: Any, last: int, exc: BaseException
         outcome = "the message is skipped"
     tried = f" (after {attempts} attempts)" if attempts > 1 else ""
     trace = None if what == "Decoding" else exc  # a decoding error names the model and field; its stack says nothing
+    if self._observer is not None:
+        self._observer.failed(where, exc, _STAGES.get(what, "delivery"))
     logger.error("%s failed for topic=%s partition=%d offset=%s%s: %r; %s", what, first.topic, first.partition,
                  offsets, tried, exc, outcome, exc_info=trace)
 
@@ -358,7 +382,9 @@ async def _handle_one(self: ConsumerRunner, po: PartitionOffsets, record: Consum
     unit = UnitDeliveries(self, po, record, record.offset)
     with collect_deliveries(unit):  # the first call inline: the hot path takes no extra coroutine
         try:
-            if self._is_async:
+            if self._observer is not None:
+                await self._observed(record, msg, meta)
+            elif self._is_async:
                 await self._call(msg, meta)
             else:
                 await self._in_thread(msg, meta)
@@ -437,7 +463,9 @@ async def _run_handler(
         unit = UnitDeliveries(self, po, where, last)
         with collect_deliveries(unit):
             try:
-                if self._is_async:
+                if self._observer is not None:
+                    await self._observed(where, msg, meta)
+                elif self._is_async:
                     await self._call(msg, meta)
                 else:
                     await self._in_thread(msg, meta)
@@ -454,9 +482,22 @@ async def _run_handler(
 def _log_retry(self: ConsumerRunner, where: Any, exc: BaseException, attempt: int, wait: float) -> None:
     first = _first(where)
     assert self._retry is not None
+    if self._observer is not None:
+        self._observer.retrying(where, exc, attempt)
     logger.warning("The handler failed for topic=%s partition=%d offset=%d (attempt %d of %d): %r; calling it "
                    "again in %.3g s", first.topic, first.partition, first.offset, attempt, self._retry.attempts,
                    exc, wait)
+
+# %% ../../nbs/06_consumer.ipynb
+@patch
+async def _observed(self: ConsumerRunner, where: Any, msg: Any, meta: Any) -> None:
+    "Call the handler inside the observer's `handling` scope (see `05b_observers`)."
+    assert self._observer is not None
+    with self._observer.handling(where):
+        if self._is_async:
+            await self._call(msg, meta)
+        else:
+            await self._in_thread(msg, meta)
 
 # %% ../../nbs/06_consumer.ipynb
 @patch
@@ -546,6 +587,8 @@ async def _send_dead_letters(self: ConsumerRunner, items: list[tuple[Any, BaseEx
                 break
             except Exception as e:
                 fut = await send_again(e, record, scope)
+    if self._observer is not None:
+        self._observer.dead_lettered([r for r, _ in items])
 
 @patch
 async def _dead_letter(self: ConsumerRunner, po: PartitionOffsets, where: Any, last: int, exc: BaseException) -> None:
@@ -710,6 +753,8 @@ async def _poll_loop(self: ConsumerRunner) -> None:
             fetched = await client.getmany(timeout_ms=timeout, max_records=self._max_records)
         finally:
             self._in_poll = False
+        if fetched and self._observer is not None:
+            self._observer.fetched(fetched, client)
         work = [(tracker.get(tp), records) for tp, records in fetched.items() if records]
         for po, records in work:
             if po.revoked or self._stopping:
@@ -756,7 +801,7 @@ class _Rebalance(ConsumerRebalanceListener):
         await self._runner._on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        pass
+        self._runner.joined = True
 
 
 @patch

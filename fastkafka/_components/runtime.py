@@ -15,6 +15,7 @@ from .brokers import mask_secrets
 from .connect import SECURITY_KEYS, start_client, wait_for_kafka
 from .consumer import ConsumerRunner
 from .logger import get_logger
+from .observers import observed_producer, runtime_starting
 from .producer import Sender
 from .specs import AppModel, ConsumerSpec, ProducerSpec
 from .transport import ProducerClient, Transport
@@ -41,7 +42,7 @@ class AppRuntime:
         self._handlers = dict(handlers or {})
         self._senders: dict[int, Sender] = {}  # by producer index, while running
         self._dead_letters: dict[int, ProducerClient] = {}  # by consumer index: the client writing its dead letters
-        self.consumers: list[ConsumerRunner] = []  # the consumer runners, in spec order, once started
+        self.consumers: list[ConsumerRunner] = []  # the consumer runners, in spec order, from their start
         self._tasks: list[asyncio.Task[Any]] = []
         self._task_failures: list[BaseException] = []
         self._stack: AsyncExitStack | None = None
@@ -64,6 +65,7 @@ class AppRuntime:
         "Start the producers, then the consumers, then the background tasks; on failure stop what started."
         if self._stack is not None:
             raise RuntimeError("This runtime is already running; stop() it before starting it again")
+        runtime_starting(self)  # the installed observers (05b_observers) may watch this run
         await self._wait_for_brokers()
         stack = AsyncExitStack()
         try:
@@ -129,6 +131,7 @@ class AppRuntime:
                 client = self.transport.create_producer(**config)
                 await start_client(client, what=what, servers=config["bootstrap_servers"], config=config)
                 stack.push_async_callback(client.stop)  # a client whose start failed was stopped by start_client
+                client = observed_producer(client, config)  # sends seen by the installed observers, if any
                 clients.append((config, client))
             return client
 
@@ -151,8 +154,8 @@ class AppRuntime:
             runner = ConsumerRunner(spec, transport=self.transport, config=config, handler=self._handlers.get(i),
                                     graceful_timeout=self.graceful_timeout, dead_letters=self._dead_letters.get(i))
             logger.info("Starting the consumer of %r with %s", spec.topic, mask_secrets(config))
+            self.consumers.append(runner)  # listed while it starts (and joins its group): health checks see it
             await runner.start()
-            self.consumers.append(runner)
 
     async def _stop_consumers(self) -> None:
         runners = self.consumers[::-1]
