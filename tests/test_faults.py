@@ -226,6 +226,7 @@ async def test_bad_records_go_to_the_dead_letter_topic(scenario: Scenario) -> No
         logged = [line for line in cmd.out.lines
                   if f"topic={scenario.src} partition={partition} offset={offset}:" in line]
         assert len(logged) == 1 and "[ERROR]" in logged[0], (name, logged)  # one line per bad record
+        print(f"{name}: {logged[0][:300]}")
     tracebacks = [line for line in cmd.out.lines + cmd.err.lines if "Traceback (most recent call last)" in line]
     assert len(tracebacks) <= len(BAD), len(tracebacks)
 
