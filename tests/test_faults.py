@@ -145,7 +145,10 @@ async def test_kill_9_a_worker_three_times_with_a_backlog(scenario: Scenario) ->
     assert tally.duplicated <= kills * 2 * 100 * PARTITIONS, tally.duplicated
 
 
-@pytest.mark.parametrize("down_s,executor", [(5, "SequentialExecutor"), (12, "DynamicTaskExecutor")],
+LONG_DOWN_S = int(os.environ.get("FAULT_LONG_DOWN_S", "12"))  # a soak by hand: FAULT_LONG_DOWN_S=50 pytest ...
+
+
+@pytest.mark.parametrize("down_s,executor", [(5, "SequentialExecutor"), (LONG_DOWN_S, "DynamicTaskExecutor")],
                          ids=["5s", "longer-than-request-timeout"])
 async def test_broker_killed_and_restarted(scenario: Scenario, fault_broker: ApacheKafkaBroker, down_s: int,
                                            executor: str) -> None:
@@ -154,10 +157,14 @@ async def test_broker_killed_and_restarted(scenario: Scenario, fault_broker: Apa
     await produce(scenario.bootstrap, scenario.src, good(n), PARTITIONS)
     cmd = await scenario.run(FAULT_DELAY="0.0005", FAULT_EXECUTOR=executor, FAULT_REQUEST_TIMEOUT_MS="3000")
     await output_reaches(scenario.bootstrap, scenario.dst, PARTITIONS, n // 5, 90)
+    before = scenario.log_lines()
     await fault_broker.kill()
     await asyncio.sleep(down_s)  # the outage itself
     await fault_broker.restart()
-    await scenario.finish(cmd, n, f"broker kill -9, back after {down_s} s (+ its start)")
+    await scenario.done()
+    during = scenario.log_lines() - before  # from the crash until everything was processed and committed
+    await scenario.finish(cmd, n, f"broker kill -9, back after {down_s} s (+ its start); {during} log lines from the "
+                          "crash to the last commit")
     tracebacks = [line for line in cmd.out.lines + cmd.err.lines if "Traceback" in line]
     assert not tracebacks, cmd.output()[-5000:]
     assert scenario.log_lines() < 200, f"{scenario.log_lines()} log lines for one outage:\n{cmd.output()[-5000:]}"
