@@ -1,8 +1,10 @@
-"""One set of behaviour tests, run against the in-memory broker and against a real Kafka broker.
+"""One set of behaviour tests, run against the in-memory broker and against a real Kafka broker through each
+real transport (aiokafka, and librdkafka when confluent-kafka is installed).
 
 Every test talks to Kafka only through the transport seam (`transport.create_producer` /
-`transport.create_consumer`, with aiokafka's keyword arguments), so whatever the in-memory broker does
-differently from Kafka in a way an app could notice shows up as a test failing on one parameter only.
+`transport.create_consumer`, with aiokafka's keyword arguments), so whatever the in-memory broker or the
+librdkafka transport does differently from aiokafka on Kafka, in a way an app could notice, shows up as a test
+failing on one parameter only.
 """
 import asyncio
 import time
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import IllegalOperation
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -47,11 +50,11 @@ class Env:
             await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
         finally:
             await admin.close()
-        async with self.producer() as p:  # wait until the metadata shows every partition
+        async with AIOKafkaProducer(bootstrap_servers=self.bootstrap) as p:  # until the metadata shows them all
             for _ in range(100):
                 if len(await p.partitions_for(topic)) == partitions:
                     return
-                await p.client.force_metadata_update()  # type: ignore[attr-defined]
+                await p.client.force_metadata_update()
             raise AssertionError(f"topic {topic} never showed {partitions} partitions")
 
     def producer(self, **kw: Any) -> Any:
@@ -63,11 +66,17 @@ class Env:
         return self.transport.create_consumer(*topics, bootstrap_servers=self.bootstrap, **kw)
 
 
-@pytest.fixture(params=["in-memory", pytest.param("kafka", marks=pytest.mark.broker)])
+@pytest.fixture(params=["in-memory", pytest.param("kafka", marks=pytest.mark.broker),
+                        pytest.param("librdkafka", marks=pytest.mark.broker)])
 def env(request: pytest.FixtureRequest) -> Env:
-    "The in-memory broker, or a real broker reached through the aiokafka transport."
+    "The in-memory broker, or a real broker reached through the aiokafka or the librdkafka transport."
     if request.param == "in-memory":
         return Env("in-memory", InMemoryBroker(), "127.0.0.1:9092")
+    if request.param == "librdkafka":
+        pytest.importorskip("confluent_kafka", reason="the librdkafka transport needs fastkafka[librdkafka]")
+        from fastkafka._components.librdkafka import LibrdkafkaTransport
+
+        return Env("librdkafka", LibrdkafkaTransport(), request.getfixturevalue("kafka_broker"))
     return Env("kafka", AIOKafkaTransport(), request.getfixturevalue("kafka_broker"))
 
 
