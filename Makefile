@@ -8,8 +8,8 @@ export PIP_ROOT_USER_ACTION := ignore
 system-deps:  ## Debian packages the suite needs (Chromium for the docs browser test)
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-install: system-deps  ## the package with every extra, the pinned nbdev toolchain, Kafka jars and npm docs tools
-	$(PY) -m pip install -q -e ".[dev,avro,docs,metrics,otel]"
+install: system-deps  ## the package with every extra (avro, librdkafka, docs, metrics, otel), the pinned nbdev toolchain, Kafka jars and npm docs tools
+	$(PY) -m pip install -q -e ".[dev,avro,librdkafka,docs,metrics,otel]"
 	fastkafka testing install_deps
 	fastkafka docs install_deps
 

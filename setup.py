@@ -15,7 +15,7 @@ def _reqs(key: str) -> list[str]:
 licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
 statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable"]
 lic = licenses[cfg["license"]]
-extras = {name: _reqs(f"{name}_requirements") for name in ("avro", "metrics", "otel", "test", "docs")}
+extras = {name: _reqs(f"{name}_requirements") for name in ("avro", "librdkafka", "metrics", "otel", "test", "docs")}
 extras["dev"] = sorted({r for rs in extras.values() for r in rs} | set(_reqs("dev_requirements")))
 
 setuptools.setup(

@@ -138,11 +138,28 @@ def all_processed(cmd: Command, n: int):
     return lambda lines: {m[1] for m in processed(cmd)} >= set(range(n))
 
 
+def librdkafka_installed() -> bool:
+    try:
+        import confluent_kafka  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+# the app's default transport (aiokafka), and `fastkafka run --transport librdkafka`
+TRANSPORT_ARGS = pytest.mark.parametrize("transport", [
+    pytest.param((), id="aiokafka"),
+    pytest.param(("--transport", "librdkafka"), id="librdkafka", marks=pytest.mark.skipif(
+        not librdkafka_installed(), reason="the librdkafka transport needs fastkafka[librdkafka]")),
+])
+
+
 @pytest.mark.broker
 @pytest.mark.subprocess
-async def test_two_workers_share_a_group_and_process_each_message_once(run_app, kafka_broker):
+@TRANSPORT_ARGS
+async def test_two_workers_share_a_group_and_process_each_message_once(run_app, kafka_broker, transport):
     topic, group, n = await create_topic(kafka_broker, 2), unique_topic("g"), 200
-    cmd = await run_app("--num-workers", "2", IN_TOPIC=topic, GROUP=group)
+    cmd = await run_app("--num-workers", "2", *transport, IN_TOPIC=topic, GROUP=group)
     await cmd.out.wait_for("is running", count=2)
     assert not cmd.out.having("every worker will receive every message")
     await group_stable(kafka_broker, group, 2)
@@ -159,10 +176,11 @@ async def test_two_workers_share_a_group_and_process_each_message_once(run_app, 
 
 @pytest.mark.broker
 @pytest.mark.subprocess
-async def test_sigterm_mid_stream_commits_and_a_restart_reprocesses_nothing(run_app, kafka_broker):
+@TRANSPORT_ARGS
+async def test_sigterm_mid_stream_commits_and_a_restart_reprocesses_nothing(run_app, kafka_broker, transport):
     topic, group, n = await create_topic(kafka_broker, 2), unique_topic("g"), 300
     env = dict(IN_TOPIC=topic, GROUP=group, DELAY="0.02")
-    first = await run_app("--num-workers", "2", **env)
+    first = await run_app("--num-workers", "2", *transport, **env)
     await first.out.wait_for("is running", count=2)
     await group_stable(kafka_broker, group, 2)
     await send(kafka_broker, topic, range(n))
@@ -175,7 +193,7 @@ async def test_sigterm_mid_stream_commits_and_a_restart_reprocesses_nothing(run_
     # every message the first run processed is committed, and nothing beyond them
     assert done_first == {(p, o) for p in range(2) for o in range(offsets[p])}
 
-    second = await run_app("--num-workers", "2", **env)
+    second = await run_app("--num-workers", "2", *transport, **env)
     await second.out.wait_until(lambda lines: {m[1] for m in processed(first) + processed(second)} >= set(range(n)))
     second.send_signal(signal.SIGTERM)
     assert await second.wait(60) == 0, second.output()

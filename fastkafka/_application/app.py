@@ -26,6 +26,7 @@ from .._components.consumer import handler_parameters
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.executors import get_executor
 from .._components.helpers import list_item, resolved_hints
+from .._components.librdkafka import resolve_transport
 from .._components.logger import get_logger
 from fastkafka._components.mocks import (
     QUEUED, AwaitedMock, MockNamespace, call_with_copies, create_mock, wrap_with_mock,
@@ -66,7 +67,7 @@ def consumer_message(
 
 # %% ../../nbs/07_app.ipynb
 F = TypeVar("F", bound=Callable[..., Any])
-_APP_OWN = ("title", "description", "version", "contact", "kafka_brokers", "root_path", "lifespan")
+_APP_OWN = ("title", "description", "version", "contact", "kafka_brokers", "root_path", "lifespan", "transport")
 _CONSUMES_OWN = ("topic", "decoder", "executor", "brokers", "prefix", "description", "retry",
                  "dead_letter_topic")  # suggested for near misses
 _PRODUCES_OWN = ("topic", "encoder", "prefix", "brokers", "description")
@@ -86,6 +87,7 @@ class FastKafka:
         kafka_brokers: Mapping[str, Any] | KafkaBrokers | None = None,  # named broker entries (default: localhost)
         root_path: Path | str | None = None,  # where `create_docs()` writes (default: the current folder)
         lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None,  # entered around each run
+        transport: str | Transport | None = None,  # "aiokafka", "librdkafka" or a Transport; default: the current one
         **kwargs: Any,
     ) -> None:  # (aiokafka producer and consumer options for every client, and bootstrap_servers_id)
         self._kwargs = check_kwargs(kwargs, APP_PARAMS, "FastKafka()", _APP_OWN)
@@ -93,6 +95,7 @@ class FastKafka:
         self._contact, self._root_path = contact, root_path
         self._kafka_brokers: KafkaBrokers = make_kafka_brokers(kafka_brokers)
         self.lifespan = lifespan
+        self._transport = resolve_transport(transport)  # None: `current_transport()` when the app starts
         self.lifespan_ctx: AbstractAsyncContextManager[None] | None = None  # the lifespan entered by the run
         self._consumers: list[ConsumerSpec] = []
         self._producers: list[ProducerSpec] = []
@@ -137,7 +140,7 @@ class FastKafka:
     def running(
         self,
         *,
-        transport: Transport | None = None,  # where clients come from; default: `current_transport()`
+        transport: Transport | None = None,  # where clients come from; default: the app's, else `current_transport()`
         kafka_broker_name: str | None = None,  # the broker entry to connect to; default: the app's choice
         on_handler_error: Callable[[BaseException], None] | None = None,  # told of every error of a mocked handler
         connect_timeout: float | None = 60.0,  # seconds to wait for a broker that is not up yet; None: for ever
@@ -145,7 +148,8 @@ class FastKafka:
         "An `async with` block that runs this app: lifespan entered, a runtime started; both stopped at its end."
         handlers = {i: wrap_with_mock(s.func, m, on_handler_error) for i, s in enumerate(self._consumers)
                     if (m := self._mocks.get(s.func.__name__)) is not None}
-        return _Run(self, transport or current_transport(), kafka_broker_name, handlers, connect_timeout)
+        return _Run(self, transport or self._transport or current_transport(), kafka_broker_name, handlers,
+                    connect_timeout)
 
     async def __aenter__(self) -> "FastKafka":
         self._entered = self.running()
