@@ -1,4 +1,4 @@
-"""Consume -> validate -> produce throughput: FastKafka apps next to two hand-written aiokafka loops.
+"""Consume -> validate -> produce throughput: FastKafka apps on both transports next to two hand-written aiokafka loops.
 
 Not a test: `python bench/throughput.py [--messages N] [--rounds R] [--partitions P] [--inflight K]`. It starts a
 throw-away Apache Kafka broker, fills an input topic with N ~130-byte JSON messages, and then runs four loops over
@@ -9,6 +9,8 @@ output records Kafka has acknowledged (at-least-once):
 
 * single: a FastKafka app, one message per handler call, the handler calls an `@app.produces` function;
 * batch: the same with `List[M]` in and `List[M]` out (one handler call per partition and poll);
+* rd-single, rd-batch: the same two apps with `FastKafka(..., transport="librdkafka")` (confluent-kafka; skipped
+  with a note when it is not installed);
 * naive: raw aiokafka, `getmany`, `send` each result without awaiting it, then wait for that poll's
   acknowledgements and commit, before the next poll;
 * hand-tuned: raw aiokafka, THE BASELINE: it keeps polling; each poll's delivery futures and last offsets go to
@@ -54,7 +56,8 @@ from aiokafka.structs import TopicPartition
 from pydantic import BaseModel
 
 POLL = 100  # max_poll_records, FastKafka's default
-LOOPS = ("single", "batch", "naive", "hand-tuned")
+LOOPS = ("single", "batch", "rd-single", "rd-batch", "naive", "hand-tuned")
+FASTKAFKA_LOOPS = ("single", "batch", "rd-single", "rd-batch")
 BASELINE = "hand-tuned"
 WARMUP = 5000  # messages of the untimed warm-up run (broker page cache, first connections)
 
@@ -149,13 +152,14 @@ def producer_for(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
 
 
-async def run_fastkafka(bootstrap: str, src: str, dst: str, n: int, batch: bool) -> tuple[dict[str, float], str]:
+async def run_fastkafka(bootstrap: str, src: str, dst: str, n: int, batch: bool,
+                        transport: str = "aiokafka") -> tuple[dict[str, float], str]:
     from fastkafka import FastKafka  # here, so that the raw loops' processes do not import it
 
     host, port = bootstrap.rsplit(":", 1)
     group = uuid.uuid4().hex
     app = FastKafka(kafka_brokers={"localhost": {"url": host, "port": port}}, group_id=group,
-                    auto_offset_reset="earliest", max_poll_records=POLL)
+                    auto_offset_reset="earliest", max_poll_records=POLL, transport=transport)
     clock = Clock(n)
 
     if batch:
@@ -312,12 +316,13 @@ async def check(bootstrap: str, src: str, dst: str, group: str, n: int, partitio
 
 async def child(loop: str, bootstrap: str, src: str, n: int, partitions: int, inflight: int) -> dict[str, Any]:
     "One run of `loop` in this (fresh) process; its figures."
-    if loop in ("single", "batch"):
+    if loop in FASTKAFKA_LOOPS:
         import fastkafka  # noqa: F401  (imported before the RSS baseline: the growth is the run's own)
     dst = await create_topic(bootstrap, f"out-{uuid.uuid4().hex[:8]}", partitions)
     rss0, _ = memory_kb()
-    if loop in ("single", "batch"):
-        figures, group = await run_fastkafka(bootstrap, src, dst, n, batch=loop == "batch")
+    if loop in FASTKAFKA_LOOPS:
+        figures, group = await run_fastkafka(bootstrap, src, dst, n, batch=loop.endswith("batch"),
+                                             transport="librdkafka" if loop.startswith("rd-") else "aiokafka")
     elif loop == "naive":
         figures, group = await run_naive(bootstrap, src, dst, n)
     else:
@@ -357,30 +362,37 @@ async def main(args: argparse.Namespace) -> None:
     print(f"command: {' '.join([os.path.basename(sys.argv[0]), *sys.argv[1:]])}")
     print(f"parameters: --messages {n} --rounds {rounds} --partitions {partitions} --inflight {inflight}")
     print(f"load average before: {load()} ({os.cpu_count()} CPUs)", flush=True)
-    runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in LOOPS}
+    loops = LOOPS
+    try:
+        import confluent_kafka  # noqa: F401
+    except ModuleNotFoundError:
+        loops = tuple(loop for loop in LOOPS if not loop.startswith("rd-"))
+        print('note: confluent-kafka is not installed (pip install "fastkafka[librdkafka]"): no rd-* loops')
+    runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
     async with ApacheKafkaBroker(listener_port=0) as bootstrap:
         src = f"readings-{uuid.uuid4().hex[:8]}"
         await fill(bootstrap, src, n, partitions)
         await run_child(BASELINE, bootstrap, src, min(n, WARMUP), partitions, inflight)  # untimed warm-up
         for r in range(rounds):
-            order = LOOPS[r % len(LOOPS):] + LOOPS[: r % len(LOOPS)]
+            order = loops[r % len(loops):] + loops[: r % len(loops)]
             for loop in order:
                 runs[loop].append(await run_child(loop, bootstrap, src, n, partitions, inflight))
             base = runs[BASELINE][-1]["rate"]
             print(f"round {r + 1} ({' '.join(order)}): " + ", ".join(
-                f"{loop} {runs[loop][-1]['rate']:,.0f}/s ({runs[loop][-1]['rate'] / base:.2f})" for loop in LOOPS),
+                f"{loop} {runs[loop][-1]['rate']:,.0f}/s ({runs[loop][-1]['rate'] / base:.2f})" for loop in loops),
                 file=sys.stderr, flush=True)
     after = load()
     size = len(payload(n // 2))
     base_rates = [run["rate"] for run in runs[BASELINE]]
     base = statistics.median(base_rates)
     print(f"\n{n:,} messages of {size} bytes, {partitions} partitions, {rounds} rounds (loop order rotated per "
-          f"round); single and batch are FastKafka, naive and hand-tuned raw aiokafka; ratio = median of the "
-          f"per-round ratios to the hand-tuned run of the same round\n")
+          "round); single and batch are FastKafka on aiokafka, rd-single and rd-batch FastKafka on librdkafka, "
+          "naive and hand-tuned raw aiokafka; ratio = median of the per-round ratios to the hand-tuned run of the "
+          "same round\n")
     print("| loop | msg/s | hand-tuned msg/s | ratio | min ratio | max ratio | CPU us/msg | peak RSS MB "
           "| RSS growth MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for loop in LOOPS:
+    for loop in loops:
         rates = [run["rate"] for run in runs[loop]]
         ratios = [a / b for a, b in zip(rates, base_rates, strict=True)]
         cpu = statistics.median(run["cpu_us"] for run in runs[loop])

@@ -11,11 +11,19 @@ from pydantic import BaseModel
 from fastkafka._components.consumer import ConsumerRunner
 from fastkafka._components.encoder.json import json_decoder
 from fastkafka._components.specs import ConsumerSpec
-from fastkafka._components.transport import AIOKafkaTransport
+from fastkafka._components.librdkafka import resolve_transport
 
 
 class Item(BaseModel):
     id: int
+
+
+TRANSPORT = "aiokafka"  # the transport make_runner uses unless given one; test_consumer_delivery runs on each
+
+
+def default_transport() -> Any:
+    "A new transport of the kind `TRANSPORT` names."
+    return resolve_transport(TRANSPORT)
 
 
 def make_spec(func: Callable[..., Any], topic: str, *, executor: Any = "SequentialExecutor",
@@ -34,7 +42,7 @@ def make_runner(func: Callable[..., Any], topic: str, bootstrap: str, group_id: 
                 executor: Any = "SequentialExecutor", batch: bool = False, transport: Any = None,
                 graceful_timeout: float = 30.0, **extra: Any) -> ConsumerRunner:
     return ConsumerRunner(make_spec(func, topic, executor=executor, batch=batch),
-                          transport=transport or AIOKafkaTransport(),
+                          transport=transport or default_transport(),
                           config=consumer_config(bootstrap, group_id, **extra), graceful_timeout=graceful_timeout)
 
 
@@ -81,16 +89,19 @@ async def record_count(bootstrap: str, topic: str, partitions: int = 1) -> int:
         await c.stop()
 
 
-class RecordingTransport(AIOKafkaTransport):
-    "The aiokafka transport, recording every commit together with a snapshot of `finished` at that moment."
+class RecordingTransport:
+    "The default transport, recording every commit together with a snapshot of `finished` at that moment."
 
     def __init__(self, finished: set[tuple[int, int]]) -> None:
-        self.finished = finished
+        self.base, self.finished = default_transport(), finished
         self.commits: list[tuple[dict[TopicPartition, int], frozenset[tuple[int, int]]]] = []
         self.commit_made = asyncio.Event()
 
+    def create_producer(self, **config: Any) -> Any:
+        return self.base.create_producer(**config)
+
     def create_consumer(self, *topics: str, **config: Any) -> Any:
-        client = super().create_consumer(*topics, **config)
+        client = self.base.create_consumer(*topics, **config)
         original = client.commit
 
         async def commit(offsets: Any = None) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections import Counter
 
+import consumer_support
 import pytest
 from aiokafka import AIOKafkaProducer
 from consumer_support import (
@@ -26,6 +27,22 @@ from fastkafka._components.producer import current_deliveries
 pytestmark = pytest.mark.broker
 
 CONSUMER_LOGGER = "fastkafka._components.consumer"
+
+
+def librdkafka_installed() -> bool:
+    try:
+        import confluent_kafka  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture(autouse=True, params=["aiokafka", pytest.param("librdkafka", marks=pytest.mark.skipif(
+    not librdkafka_installed(), reason="the librdkafka transport needs fastkafka[librdkafka]"))])
+def client_library(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    "Every test here runs on each transport: the runners' clients come from it (consumer_support.TRANSPORT)."
+    monkeypatch.setattr(consumer_support, "TRANSPORT", request.param)
+    return request.param
 
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -70,14 +70,24 @@ async def wait_committed(bootstrap: str, group: str, topic: str, offset: int, ti
         await asyncio.sleep(0.25)
 
 
+def librdkafka_installed() -> bool:
+    try:
+        import confluent_kafka  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("transport", ["aiokafka", pytest.param("librdkafka", marks=pytest.mark.skipif(
+    not librdkafka_installed(), reason="the librdkafka transport needs fastkafka[librdkafka]"))])
 @pytest.mark.parametrize("executor", ["SequentialExecutor", "DynamicTaskExecutor"])
-async def test_a_frozen_broker_loses_nothing(own_broker: str, executor: str) -> None:
+async def test_a_frozen_broker_loses_nothing(own_broker: str, executor: str, transport: str) -> None:
     src, dst, group = unique_topic("in"), unique_topic("out"), unique_topic("g")
     await create_topics(own_broker, src, dst)
     await produce_items(own_broker, src, range(N))
 
     host, port = own_broker.rsplit(":", 1)
-    app = FastKafka(kafka_brokers={"local": {"url": host, "port": port}})
+    app = FastKafka(kafka_brokers={"local": {"url": host, "port": port}}, transport=transport)
     handled = 0
     reached = asyncio.Event()
 
@@ -101,5 +111,5 @@ async def test_a_frozen_broker_loses_nothing(own_broker: str, executor: str) -> 
 
     ids = await read_ids(own_broker, dst)
     lost = sorted(set(range(N)) - set(ids))
-    print(f"{executor}: handled {handled}, written {len(ids)}, distinct {len(set(ids))}, lost {len(lost)}")
+    print(f"{transport}, {executor}: handled {handled}, written {len(ids)}, distinct {len(set(ids))}, lost {len(lost)}")
     assert not lost, f"{len(lost)} of {N} messages lost, e.g. {lost[:10]}"

@@ -4,9 +4,9 @@
 
 # %% auto 0
 __all__ = ['logger', 'rdkafka_logger', 'EXTRA', 'PRODUCER_OPTIONS', 'CONSUMER_OPTIONS', 'IN_PYTHON', 'LIBRDKAFKA_DEFAULTS',
-           'BUFFER_RECORDS', 'FETCH_BATCH', 'IDLE_WAIT_S', 'TRANSPORTS', 'confluent', 'librdkafka_config',
-           'aiokafka_error', 'in_thread', 'LibrdkafkaProducer', 'LibrdkafkaConsumer', 'LibrdkafkaTransport',
-           'resolve_transport']
+           'POLL_EVERY_S', 'BUFFER_RECORDS', 'FETCH_BATCH', 'IDLE_WAIT_S', 'TRANSPORTS', 'confluent',
+           'librdkafka_config', 'aiokafka_error', 'in_thread', 'LibrdkafkaProducer', 'LibrdkafkaConsumer',
+           'LibrdkafkaTransport', 'resolve_transport']
 
 # %% ../../nbs/04b_librdkafka.ipynb
 import asyncio
@@ -221,15 +221,14 @@ class _ProducerBase:
         self._producer: Any = None
         self._state = "new"
         self._pending = 0  # sent, not yet reported
-        self._acked: list[tuple[Any, ...]] = []  # delivery reports of the current poll (polling thread only)
+        self._acked: list[tuple[Any, ...]] = []  # delivery reports of the current poll
         self._drained: asyncio.Future[None] | None = None  # resolved when nothing is pending
         self._room: asyncio.Event | None = None  # set whenever reports came in (a full queue has room again)
-        self._thread: threading.Thread | None = None
-        self._thread_done: asyncio.Future[None] | None = None
+        self._poll_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _delivered(self, fut: "asyncio.Future[RecordMetadata]", err: Any, msg: Any) -> None:
-        "librdkafka's delivery report (polling thread): the future and what to resolve it with."
+        "librdkafka's delivery report (in `poll`, on the loop): the future and what to resolve it with."
         if err is not None:
             self._acked.append((fut, aiokafka_error(err)))
             return
@@ -255,40 +254,32 @@ class _ProducerBase:
             self._drained = None
 
 # %% ../../nbs/04b_librdkafka.ipynb
-class _ProducerThread(_ProducerBase):
-    "start and stop: the librdkafka handle and its polling thread."
+POLL_EVERY_S = 0.002  # while deliveries are pending, how often the loop asks librdkafka for their reports
 
-    def _poll_forever(self, loop: asyncio.AbstractEventLoop, done: "asyncio.Future[None]") -> None:
-        producer = self._producer
-        try:
-            while self._state != "closing":
-                producer.poll(0.05)
-                if self._acked:
-                    reports, self._acked = self._acked, []
-                    _to_loop(loop, self._resolve, reports)
-            producer.flush(self._timeout)  # normally nothing is left: stop waited for every delivery
-            producer.poll(0)
-            if self._acked:
-                _to_loop(loop, self._resolve, self._acked)
-        except Exception:
-            logger.exception("The librdkafka producer's polling thread failed")
-        finally:
-            self._producer = producer = None  # librdkafka's handle is destroyed here, not on the event loop
-            _to_loop(loop, _resolve_once, done)
+
+class _ProducerPolling(_ProducerBase):
+    "start and stop; delivery reports collected on the loop with `poll(0)`, which never waits."
+
+    def _poll_now(self) -> None:
+        self._poll_handle = None
+        if self._producer is None:
+            return
+        self._producer.poll(0)  # runs the delivery callbacks of what is acknowledged by now, and returns
+        if self._acked:
+            reports, self._acked = self._acked, []
+            self._resolve(reports)
+        if self._pending > 0:
+            self._poll_handle = cast(asyncio.AbstractEventLoop, self._loop).call_later(POLL_EVERY_S, self._poll_now)
 
     async def start(self) -> None:
-        "Create the librdkafka producer, check that a broker answers, start polling."
+        "Create the librdkafka producer and check that a broker answers."
         if self._state != "new":
             raise aioerrors.IllegalStateError(f"LibrdkafkaProducer.start() called on a {self._state} producer")
         ck = confluent()
-        self._loop = loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self._room = asyncio.Event()
         self._producer = _make(ck.Producer, self._settings)
         self._state = "started"
-        self._thread_done = loop.create_future()
-        self._thread = threading.Thread(target=self._poll_forever, args=(loop, self._thread_done), daemon=True,
-                                        name=f"fastkafka librdkafka producer {self._servers}")
-        self._thread.start()
         try:
             await in_thread(self._producer.list_topics, None, self._timeout)
         except aioerrors.KafkaError as e:
@@ -296,15 +287,17 @@ class _ProducerThread(_ProducerBase):
             raise aioerrors.KafkaConnectionError(f"Unable to bootstrap from {self._servers}: {e}") from e
 
     async def stop(self) -> None:
-        "Wait for every delivery, then close the producer. Idempotent."
+        "Wait for every delivery, then destroy the producer (in the executor). Idempotent."
         if self._state != "started":
             self._state = "stopped"
             return
         await self.flush()
-        self._state = "closing"
-        if self._thread_done is not None:
-            await asyncio.shield(self._thread_done)
         self._state = "stopped"
+        if self._poll_handle is not None:
+            self._poll_handle.cancel()
+            self._poll_handle = None
+        holder, self._producer = [self._producer], None
+        await asyncio.shield(in_thread(_destroy, holder, self._timeout))
 
     async def flush(self) -> None:
         "Wait until every record sent so far is acknowledged (or failed)."
@@ -313,6 +306,12 @@ class _ProducerThread(_ProducerBase):
         if self._drained is None:
             self._drained = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._drained)
+
+
+def _destroy(holder: list[Any], timeout: float) -> None:
+    "Flush and destroy the librdkafka client in `holder` here, in an executor thread, not on the loop."
+    client = holder.pop()
+    client.flush(timeout)  # nothing is left normally: stop waited for every delivery
 
 
 def _log_error(err: Any) -> None:
@@ -328,7 +327,7 @@ def _make(cls: Any, settings: Mapping[str, Any]) -> Any:
         raise ValueError(f"librdkafka refused the client settings: {e.args[0].str()}") from None
 
 # %% ../../nbs/04b_librdkafka.ipynb
-class LibrdkafkaProducer(_ProducerThread):
+class LibrdkafkaProducer(_ProducerPolling):
     "A `ProducerClient` on confluent-kafka's `Producer`, made from `AIOKafkaProducer` keyword arguments."
 
     async def send(
@@ -361,6 +360,8 @@ class LibrdkafkaProducer(_ProducerThread):
             except confluent().KafkaException as e:
                 raise aiokafka_error(e) from None
         self._pending += 1
+        if self._poll_handle is None:
+            self._poll_handle = loop.call_later(POLL_EVERY_S, self._poll_now)
         return fut
 
     async def _wait_for_room(self, deadline: float) -> None:
@@ -407,7 +408,7 @@ class LibrdkafkaProducer(_ProducerThread):
         await self.stop()
 
 # %% ../../nbs/04b_librdkafka.ipynb
-BUFFER_RECORDS = 5000  # records a consumer keeps fetched ahead of the app at most (then it pauses fetching)
+BUFFER_RECORDS = 2000  # records a consumer hands to the loop ahead of the app at most
 FETCH_BATCH = 500  # records taken from librdkafka per call
 IDLE_WAIT_S = 0.02  # longest a consume call waits for records; requests from the loop wait at most this long
 _NO_GROUP = "fastkafka-no-group"  # librdkafka needs a group.id; without one it is never joined nor committed to
@@ -439,15 +440,14 @@ class _ConsumerBase:
         self._state = "new"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._requests: deque[tuple[Callable[[Any], Any], asyncio.Future[Any] | None]] = deque()
-        self._request_event = threading.Event()  # wakes the thread while it waits for the loop
+        self._request_event = threading.Event()  # wakes the thread while it waits for the loop or for room
         self._thread_done: asyncio.Future[None] | None = None
         self._buffer: dict[TopicPartition, list[ConsumerRecord]] = {}
-        self._buffered = 0  # records in the buffer (read by the thread for its flow control)
+        self._buffered = 0  # records in the buffer (read by the thread: it waits while it is full)
         self._errors: list[BaseException] = []
         self._assigned: set[TopicPartition] = set()
         self._positions: dict[TopicPartition, int] = {}  # next offset getmany returns, per assigned partition
         self._paused: set[TopicPartition] = set()  # paused by the app
-        self._flow_paused = False  # fetching paused by the thread's flow control (thread only)
         self._seeking: dict[TopicPartition, int] = {}  # partition -> seeks not yet carried out by the thread
         self._revoked_last = False  # a revocation came since the last assignment
         self._wakeup: asyncio.Event | None = None
@@ -603,23 +603,17 @@ _QUIET = {"_PARTITION_EOF", "UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_TRANSPO
 
 
 class _ConsumerThread(_ConsumerOffsets):
-    "The consumer's thread: requests, fetching, flow control, rebalance callbacks, closing."
-
-    def _flow_control(self, consumer: Any) -> None:
-        if not self._flow_paused and self._buffered >= BUFFER_RECORDS:
-            consumer.pause(consumer.assignment())
-            self._flow_paused = True
-        elif self._flow_paused and self._buffered <= BUFFER_RECORDS // 2:
-            paused = {(tp.topic, tp.partition) for tp in self._paused}
-            consumer.resume([p for p in consumer.assignment() if (p.topic, p.partition) not in paused])
-            self._flow_paused = False
+    "The consumer's thread: requests, fetching, rebalance callbacks, closing."
 
     def _fetch_forever(self, loop: asyncio.AbstractEventLoop, done: "asyncio.Future[None]") -> None:
         consumer = self._consumer
         try:
             while self._state == "started":
                 self._serve(consumer)
-                self._flow_control(consumer)
+                if self._buffered >= BUFFER_RECORDS:  # the app is behind: wait for it (or for a request)
+                    self._request_event.wait(0.1)
+                    self._request_event.clear()
+                    continue
                 if self._refresh_at is not None and time.monotonic() >= self._refresh_at:
                     self._assign_all(consumer)
                 messages = consumer.consume(FETCH_BATCH, 0)
@@ -746,6 +740,8 @@ class _ConsumerBuffer(_ConsumerThread):
             taken = out[tp]
             self._buffered -= len(taken)
             self._positions[tp] = taken[-1].offset + 1
+            if self._buffered < BUFFER_RECORDS:
+                self._request_event.set()  # the thread may be waiting for room
             if limit is not None:
                 limit -= len(taken)
                 if limit == 0:
@@ -840,6 +836,7 @@ class _ConsumerSubscription(_ConsumerLifecycle):
             self._state = "stopped"
             return
         self._state = "stopping"
+        self._request_event.set()
         if self._thread_done is not None:
             await asyncio.shield(self._thread_done)
         self._state = "stopped"
@@ -952,7 +949,7 @@ class LibrdkafkaConsumer(_ConsumerPoll):
         self._check_assigned(partitions)
         self._paused.difference_update(partitions)
         parts = [confluent().TopicPartition(tp.topic, tp.partition) for tp in partitions]
-        self._tell(lambda c: None if self._flow_paused else c.resume(parts))  # else the flow control resumes them
+        self._tell(lambda c: c.resume(parts))
         self._wake()
 
     def paused(self) -> set[TopicPartition]:
