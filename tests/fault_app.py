@@ -2,7 +2,8 @@
 
 It reads `{"id": n}` records from FAULT_IN, and for each one sends `{"id": n, "pid": <worker pid>}` to FAULT_OUT.
 Ids divisible by FAULT_TRANSIENT_EVERY fail on their first two calls in a worker and then succeed; ids divisible
-by FAULT_PERMANENT_EVERY always fail. Failed and undecodable records go to "<FAULT_IN>-dlt".
+by FAULT_PERMANENT_EVERY always fail. Failed and undecodable records go to "<FAULT_IN>-dlt". FAULT_TRANSPORT names
+the transport ("librdkafka"; aiokafka without it).
 """
 import asyncio
 import os
@@ -30,7 +31,8 @@ class Done(BaseModel):
     pid: int
 
 
-kafka_app = FastKafka(kafka_brokers={"local": {"url": host, "port": int(port)}}, group_id=os.environ["FAULT_GROUP"])
+kafka_app = FastKafka(kafka_brokers={"local": {"url": host, "port": int(port)}}, group_id=os.environ["FAULT_GROUP"],
+                      transport=os.environ.get("FAULT_TRANSPORT"))  # None: aiokafka
 calls: Counter[int] = Counter()
 
 

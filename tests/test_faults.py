@@ -46,8 +46,8 @@ def fault_broker():
 class Scenario:
     "Topics, a group and the `fastkafka run` commands of one scenario."
 
-    def __init__(self, name: str, bootstrap: str) -> None:
-        self.name, self.bootstrap = name, bootstrap
+    def __init__(self, name: str, bootstrap: str, transport: str = "aiokafka") -> None:
+        self.name, self.bootstrap, self.transport = name, bootstrap, transport
         self.src, self.dst, self.group = unique_topic("in"), unique_topic("out"), unique_topic("g")
         self.dlt = self.src + "-dlt"
         self.commands: list[Command] = []
@@ -61,7 +61,7 @@ class Scenario:
         "Start `fastkafka run ... fault_app:kafka_app` (cleaned up at the end of the test)."
         cmd = Command(fastkafka_cli("run", "--kafka-broker", "local", *args, "fault_app:kafka_app"), cwd=str(HERE),
                       env={"FAULT_BOOTSTRAP": self.bootstrap, "FAULT_IN": self.src, "FAULT_OUT": self.dst,
-                           "FAULT_GROUP": self.group, **env})
+                           "FAULT_GROUP": self.group, "FAULT_TRANSPORT": self.transport, **env})
         self.commands.append(cmd)
         return await cmd.start()
 
@@ -103,9 +103,19 @@ class Scenario:
         print(FAULT_TABLE[-1])
 
 
-@pytest.fixture
+def librdkafka_installed() -> bool:
+    try:
+        import confluent_kafka  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture(params=["aiokafka", pytest.param("librdkafka", marks=pytest.mark.skipif(
+    not librdkafka_installed(), reason="the librdkafka transport needs fastkafka[librdkafka]"))])
 async def scenario(request, fault_broker):
-    s = Scenario(request.node.name.removeprefix("test_"), fault_broker.bootstrap_server)
+    "A scenario on each transport (the app's clients: aiokafka, or librdkafka through FAULT_TRANSPORT)."
+    s = Scenario(request.node.name.removeprefix("test_"), fault_broker.bootstrap_server, request.param)
     await s.create_topics()
     yield s
     await s.cleanup()
