@@ -85,7 +85,7 @@ _INSTEAD = {  # what to do about an option without an equivalent
 LIBRDKAFKA_DEFAULTS = {  # where librdkafka's default would behave differently from aiokafka's
     "producer": {"partitioner": "murmur2_random", "sticky.partitioning.linger.ms": 0, "acks": 1,
                  "message.timeout.ms": 40000},
-    "consumer": {"session.timeout.ms": 10000, "auto.offset.reset": "latest", "isolation.level": "read_uncommitted",
+    "consumer": {"auto.offset.reset": "latest", "isolation.level": "read_uncommitted",
                  "partition.assignment.strategy": "roundrobin", "enable.auto.offset.store": False,
                  "enable.partition.eof": False, "allow.auto.create.topics": False},
 }
@@ -315,8 +315,11 @@ def _destroy(holder: list[Any], timeout: float) -> None:
 
 
 def _log_error(err: Any) -> None:
-    "librdkafka's error callback: errors of the client as a whole (it retries them itself)."
-    logger.log(40 if err.fatal() else 30, "librdkafka: %s", err.str())
+    "librdkafka's error callback: errors of the client as a whole, which it retries itself unless fatal."
+    if err.fatal():
+        logger.error("librdkafka: fatal error, the client cannot go on: %s", err.str())
+    else:  # a broker that went away: librdkafka's own log lines (the "librdkafka" logger) already say it
+        logger.debug("librdkafka: %s", err.str())
 
 
 def _make(cls: Any, settings: Mapping[str, Any]) -> Any:
@@ -522,9 +525,34 @@ class _ConsumerOffsets(_ConsumerRequests):
 
     def _start_offsets(self, consumer: Any, parts: list[Any]) -> list[Any]:
         ck = confluent()
+        try:
+            return self._resolve_offsets(consumer, parts)
+        except Exception as e:  # Kafka away: librdkafka looks them up itself (positions known from the first record)
+            logger.warning("Looking up where %d partition(s) start failed (%r); librdkafka resumes them from the "
+                           "committed offsets itself", len(parts), e)
+            return [ck.TopicPartition(tp.topic, tp.partition, ck.OFFSET_STORED) for tp in parts]
+
+    def _committed(self, consumer: Any, parts: list[Any]) -> list[Any]:
+        "The group's committed offsets of `parts`, asked again while the coordinator is loading or away."
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                got = consumer.committed(parts, max(0.5, deadline - time.monotonic()))
+                failed = [tp.error for tp in got if tp.error is not None]
+                if not failed:
+                    return cast(list[Any], got)
+                error: Exception = aiokafka_error(failed[0])
+            except confluent().KafkaException as e:
+                error = aiokafka_error(e)
+            if not getattr(error, "retriable", False) or time.monotonic() >= deadline:
+                raise error
+            time.sleep(0.1)  # the consumer's own thread, not the loop
+
+    def _resolve_offsets(self, consumer: Any, parts: list[Any]) -> list[Any]:
+        ck = confluent()
         found: dict[tuple[str, int], int] = {}
         if self._group_id is not None and parts:
-            for tp in consumer.committed(parts, self._timeout):
+            for tp in self._committed(consumer, parts):
                 if tp.offset >= 0:
                     found[(tp.topic, tp.partition)] = tp.offset
         for tp in parts:
@@ -554,6 +582,8 @@ class _ConsumerOffsets(_ConsumerRequests):
     async def _now_assigned(self, parts: list[Any], listener: bool = True) -> None:
         "The new assignment holds (loop): positions, then the listener."
         tps = {TopicPartition(p.topic, p.partition) for p in parts}
+        logger.info("Assigned partitions %s (group %r), starting at %s", sorted(tps), self._group_id,
+                    {f"{p.topic}:{p.partition}": p.offset for p in parts})
         self._assigned = tps
         self._positions = {TopicPartition(p.topic, p.partition): p.offset for p in parts if p.offset >= 0}
         self._paused &= tps
@@ -570,15 +600,18 @@ class _ConsumerOffsets(_ConsumerRequests):
         self._wake()
 
     async def _now_revoked(self, parts: list[Any]) -> None:
-        "Partitions go (loop): drop their buffered records, then the listener."
+        "Partitions go (loop): their buffered records, the listener (while they are still assigned), the partitions."
         tps = {TopicPartition(p.topic, p.partition) for p in parts}
+        logger.info("Revoking partitions %s (group %r)", sorted(tps), self._group_id)
+        self._revoked_last = True
+        for tp in tps:
+            self._drop(tp)  # getmany returns nothing of them any more
+        await self._call_listener("on_partitions_revoked", tps)  # they are still assigned: the listener commits
         for tp in tps:
             self._drop(tp)
             self._positions.pop(tp, None)
         self._assigned -= tps
         self._paused -= tps
-        self._revoked_last = True
-        await self._call_listener("on_partitions_revoked", tps)
 
     async def _call_listener(self, name: str, tps: set[TopicPartition]) -> None:
         if self._listener is None or self._state != "started":

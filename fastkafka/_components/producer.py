@@ -227,9 +227,14 @@ async def send_again(
         except Exception as e:
             error = e
             continue
-        outage.recovered()
+        fut.add_done_callback(_delivered_again)  # Kafka is back once a delivery goes through, not when it is queued
         return fut
     raise error
+
+
+def _delivered_again(fut: "asyncio.Future[RecordMetadata]") -> None:
+    if not fut.cancelled() and fut.exception() is None:
+        outage.recovered()
 
 # %% ../../nbs/05_producer.ipynb
 class ProducerNotStartedError(RuntimeError):
