@@ -1,7 +1,7 @@
 """Consume -> validate -> produce throughput: FastKafka apps on both transports next to two hand-written aiokafka loops.
 
 Not a test: `python bench/throughput.py [--messages N] [--rounds R] [--partitions P] [--inflight K]`. It starts a
-throw-away Apache Kafka broker, fills an input topic with N ~130-byte JSON messages, and then runs four loops over
+throw-away Apache Kafka broker, fills an input topic with N ~130-byte JSON messages, and then runs its loops over
 that topic, each with a fresh consumer group from the earliest offset, `max_poll_records=100` (FastKafka's
 default) and an idempotent producer with `acks="all"` (FastKafka's default); each validates every message into a
 pydantic model, makes a new model of it and sends that to a fresh output topic, and commits only offsets whose
@@ -13,6 +13,8 @@ output records Kafka has acknowledged (at-least-once):
   with a note when it is not installed);
 * naive: raw aiokafka, `getmany`, `send` each result without awaiting it, then wait for that poll's
   acknowledgements and commit, before the next poll;
+* rd-hand-tuned: the hand-tuned loop below on the clients of fastkafka's librdkafka transport (the same code: they
+  take aiokafka's arguments and return its structs): the transport's own ceiling;
 * hand-tuned: raw aiokafka, THE BASELINE: it keeps polling; each poll's delivery futures and last offsets go to
   a window that a background task drains in order, awaiting the acknowledgements and committing the latest
   offsets that are fully acknowledged (polls that finished meanwhile are coalesced into one commit). At most K
@@ -22,7 +24,7 @@ A run is timed from its first handled message to the moment every output record 
 and client start-up are left out. After a full run the script checks that the output topic holds N records and that
 the group's committed offsets are the input's end offsets, so every loop did all the work it claims.
 
-Trustworthiness on a shared machine: every round runs all four loops, one after the other, in an order rotated by
+Trustworthiness on a shared machine: every round runs all the loops, one after the other, in an order rotated by
 one place per round (round 1: single batch naive hand-tuned, round 2: batch naive hand-tuned single, ...), so none
 always runs first or last. What to read is the median over the rounds of each loop's per-round ratio to the
 hand-tuned run of the same round (with the min and max), not single rates. The command line and the load average
@@ -56,7 +58,7 @@ from aiokafka.structs import TopicPartition
 from pydantic import BaseModel
 
 POLL = 100  # max_poll_records, FastKafka's default
-LOOPS = ("single", "batch", "rd-single", "rd-batch", "naive", "hand-tuned")
+LOOPS = ("single", "batch", "rd-single", "rd-batch", "naive", "hand-tuned", "rd-hand-tuned")
 FASTKAFKA_LOOPS = ("single", "batch", "rd-single", "rd-batch")
 BASELINE = "hand-tuned"
 WARMUP = 5000  # messages of the untimed warm-up run (broker page cache, first connections)
@@ -143,12 +145,21 @@ class Clock:
         return {"rate": self.count / wall, "wall_s": wall, "cpu_us": cpu / self.count * 1e6}
 
 
-def consumer_for(bootstrap: str, src: str, group: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(src, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                            enable_auto_commit=False, max_poll_records=POLL)
+def consumer_for(bootstrap: str, src: str, group: str, transport: str = "aiokafka") -> Any:
+    config = dict(bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
+                  max_poll_records=POLL)
+    if transport == "librdkafka":  # fastkafka's librdkafka clients, which take aiokafka's arguments
+        from fastkafka._components.librdkafka import LibrdkafkaTransport
+
+        return LibrdkafkaTransport().create_consumer(src, **config)
+    return AIOKafkaConsumer(src, **config)
 
 
-def producer_for(bootstrap: str) -> AIOKafkaProducer:
+def producer_for(bootstrap: str, transport: str = "aiokafka") -> Any:
+    if transport == "librdkafka":
+        from fastkafka._components.librdkafka import LibrdkafkaTransport
+
+        return LibrdkafkaTransport().create_producer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
 
 
@@ -220,10 +231,12 @@ async def run_naive(bootstrap: str, src: str, dst: str, n: int) -> tuple[dict[st
     return figures, group
 
 
-async def run_tuned(bootstrap: str, src: str, dst: str, n: int, inflight: int) -> tuple[dict[str, float], str]:
+async def run_tuned(bootstrap: str, src: str, dst: str, n: int, inflight: int,
+                    transport: str = "aiokafka") -> tuple[dict[str, float], str]:
     "Keep polling; a background task awaits each poll's acknowledgements in order and commits behind them."
     group = uuid.uuid4().hex
-    clock, consumer, producer = Clock(n), consumer_for(bootstrap, src, group), producer_for(bootstrap)
+    clock = Clock(n)
+    consumer, producer = consumer_for(bootstrap, src, group, transport), producer_for(bootstrap, transport)
     # polls sent and not yet committed, oldest first: (their delivery futures, next offset of each partition)
     window: deque[tuple[list[asyncio.Future[Any]], dict[TopicPartition, int]]] = deque()
     arrived, room = asyncio.Event(), asyncio.Event()  # a poll joined the window / left it
@@ -326,7 +339,8 @@ async def child(loop: str, bootstrap: str, src: str, n: int, partitions: int, in
     elif loop == "naive":
         figures, group = await run_naive(bootstrap, src, dst, n)
     else:
-        figures, group = await run_tuned(bootstrap, src, dst, n, inflight)
+        figures, group = await run_tuned(bootstrap, src, dst, n, inflight,
+                                         "librdkafka" if loop.startswith("rd-") else "aiokafka")
     _, peak = memory_kb()
     full = sum((await end_offsets(bootstrap, src, partitions)).values())
     if n == full:  # a full run (not the warm-up, which stops part way): check that all the work was done
@@ -387,8 +401,8 @@ async def main(args: argparse.Namespace) -> None:
     base = statistics.median(base_rates)
     print(f"\n{n:,} messages of {size} bytes, {partitions} partitions, {rounds} rounds (loop order rotated per "
           "round); single and batch are FastKafka on aiokafka, rd-single and rd-batch FastKafka on librdkafka, "
-          "naive and hand-tuned raw aiokafka; ratio = median of the per-round ratios to the hand-tuned run of the "
-          "same round\n")
+          "naive and hand-tuned raw aiokafka, rd-hand-tuned the same loop on the librdkafka transport's clients; "
+          "ratio = median of the per-round ratios to the hand-tuned run of the same round\n")
     print("| loop | msg/s | hand-tuned msg/s | ratio | min ratio | max ratio | CPU us/msg | peak RSS MB "
           "| RSS growth MB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
