@@ -444,6 +444,8 @@ class _ConsumerBase:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._requests: deque[tuple[Callable[[Any], Any], asyncio.Future[Any] | None]] = deque()
         self._request_event = threading.Event()  # wakes the thread while it waits for the loop or for room
+        self._commit_waiters: deque[asyncio.Future[None]] = deque()  # asynchronous commits sent, oldest first
+        self._in_callback = 0  # the thread is inside a rebalance callback (nothing else is served there)
         self._thread_done: asyncio.Future[None] | None = None
         self._buffer: dict[TopicPartition, list[ConsumerRecord]] = {}
         self._buffered = 0  # records in the buffer (read by the thread: it waits while it is full)
@@ -644,6 +646,10 @@ class _ConsumerThread(_ConsumerOffsets):
             while self._state == "started":
                 self._serve(consumer)
                 if self._buffered >= BUFFER_RECORDS:  # the app is behind: wait for it (or for a request)
+                    if self._commit_waiters:  # only consume serves their callbacks: take a record at most
+                        if messages := consumer.consume(1, IDLE_WAIT_S):
+                            self._hand_over(loop, messages)
+                        continue
                     self._request_event.wait(0.1)
                     self._request_event.clear()
                     continue
@@ -657,6 +663,9 @@ class _ConsumerThread(_ConsumerOffsets):
                 if messages:
                     self._hand_over(loop, messages)
             self._serve(consumer)  # offsets stored for auto-commit, a last commit
+            deadline = time.monotonic() + self._timeout
+            while self._commit_waiters and time.monotonic() < deadline:  # their callbacks; records are not kept
+                consumer.consume(1, 0.05)
         except Exception as e:
             logger.exception("The librdkafka consumer's thread failed")
             _to_loop(loop, self._errors.append, aiokafka_error(e) if isinstance(e, confluent().KafkaException) else e)
@@ -671,6 +680,10 @@ class _ConsumerThread(_ConsumerOffsets):
     def _thread_ended(self, done: "asyncio.Future[None]") -> None:
         if not done.done():
             done.set_result(None)
+        while self._commit_waiters:
+            waiter = self._commit_waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(aioerrors.CommitFailedError("The consumer stopped before Kafka answered"))
         while self._requests:
             _, fut = self._requests.popleft()
             if fut is not None and not fut.done():
@@ -707,13 +720,31 @@ class _ConsumerThread(_ConsumerOffsets):
     def _on_assign(self, consumer: Any, parts: list[Any]) -> None:
         starts = self._start_offsets(consumer, parts)
         consumer.assign(starts)
-        self._wait_for_loop(consumer, self._now_assigned(starts))
+        self._in_callback += 1
+        try:
+            self._wait_for_loop(consumer, self._now_assigned(starts))
+        finally:
+            self._in_callback -= 1
 
     def _on_revoke(self, consumer: Any, parts: list[Any]) -> None:
         if self._state != "started":  # leaving at stop: aiokafka does not call the listener then
             return
-        self._wait_for_loop(consumer, self._now_revoked(parts))
+        self._in_callback += 1
+        try:
+            self._wait_for_loop(consumer, self._now_revoked(parts))
+        finally:
+            self._in_callback -= 1
         consumer.unassign()
+
+    def _on_commit(self, err: Any, parts: list[Any]) -> None:
+        "librdkafka's answer to the oldest asynchronous commit (in a consume call of the thread)."
+        if not self._commit_waiters:
+            return
+        waiter = self._commit_waiters.popleft()
+        failed = [tp.error for tp in parts or () if tp.error is not None]
+        error = err if err is not None and err.name() != "_NO_OFFSET" else (failed[0] if failed else None)
+        _to_loop(cast(asyncio.AbstractEventLoop, self._loop), _settle, waiter, None,
+                 None if error is None else aiokafka_error(error))
 
 # %% ../../nbs/04b_librdkafka.ipynb
 class _ConsumerBuffer(_ConsumerThread):
@@ -796,7 +827,8 @@ class _ConsumerLifecycle(_ConsumerBuffer):
         ck = confluent()
         self._loop = loop = asyncio.get_running_loop()
         self._wakeup, self._assigned_event = asyncio.Event(), asyncio.Event()
-        self._consumer = consumer = _make(ck.Consumer, self._settings)
+        own = {} if self._auto_commit else {"on_commit": self._on_commit}  # librdkafka's auto-commits call it too
+        self._consumer = consumer = _make(ck.Consumer, {**self._settings, **own})
         try:
             await in_thread(consumer.list_topics, None, self._timeout)
             if self._topics:
@@ -938,9 +970,36 @@ class LibrdkafkaConsumer(_ConsumerPoll):
             parts.append(ck.TopicPartition(tp.topic, tp.partition, offset, metadata=meta) if meta else
                          ck.TopicPartition(tp.topic, tp.partition, offset))
         if parts:
-            for tp in await self._ask(lambda c: c.commit(offsets=parts, asynchronous=False)) or ():
-                if tp.error is not None:
-                    raise aiokafka_error(tp.error)
+            await self._commit_request(parts)
+
+    def _commit_request(self, parts: list[Any]) -> "asyncio.Future[None]":
+        "Ask the thread to commit `parts`; the future holds the broker's answer."
+        # sent asynchronously and answered by `_on_commit`, so that the thread goes on fetching meanwhile; sent
+        # synchronously inside a rebalance callback and while stopping, where no consume call would serve the answer
+        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def commit(consumer: Any) -> None:
+            try:
+                if self._in_callback or self._state != "started" or self._auto_commit:
+                    got = consumer.commit(offsets=parts, asynchronous=False) or ()
+                    failed = [tp.error for tp in got if tp.error is not None]
+                    _to_loop(loop, _settle, fut, None, aiokafka_error(failed[0]) if failed else None)
+                else:
+                    self._commit_waiters.append(fut)
+                    consumer.commit(offsets=parts, asynchronous=True)
+            except Exception as e:
+                if self._commit_waiters and self._commit_waiters[-1] is fut:
+                    self._commit_waiters.pop()
+                error = aiokafka_error(e) if isinstance(e, confluent().KafkaException) else e
+                _to_loop(loop, _settle, fut, None, error)
+
+        if self._thread_done is None or self._thread_done.done():
+            fut.set_exception(aioerrors.ConsumerStoppedError())
+        else:
+            self._requests.append((commit, None))
+            self._request_event.set()
+        return fut
 
     async def committed(self, tp: TopicPartition) -> int | None:
         "The group's committed offset for `tp`, or None when it never committed one."
