@@ -43,7 +43,7 @@ pythons:  ## nbdev_test and `pytest -m "not broker and not subprocess"` on each 
 	  [ -x $$py ] || { echo "Python $$v is not installed at $$py: run 'pyenv install $$v'"; exit 1; }; \
 	  echo "=== Python $$v ($$venv)"; \
 	  [ -x $$venv/bin/python ] || $$py -m venv $$venv; \
-	  $$venv/bin/python -m pip install -q -e ".[test,dev,metrics,otel]"; \
+	  $$venv/bin/python -m pip install -q -e ".[test,dev,librdkafka,metrics,otel]"; \
 	  PATH=$$venv/bin:$$PATH nbdev_test --n_workers 2; \
 	  PATH=$$venv/bin:$$PATH python -m pytest -q -p no:cacheprovider -m "not broker and not subprocess" \
 	    --ignore=tests/test_notebooks_in_kernel.py; \
