@@ -48,6 +48,7 @@ class Scenario:
 
     def __init__(self, name: str, bootstrap: str, transport: str = "aiokafka") -> None:
         self.name, self.bootstrap, self.transport = name, bootstrap, transport
+        self.done_timeout: float = DONE_TIMEOUT
         self.src, self.dst, self.group = unique_topic("in"), unique_topic("out"), unique_topic("g")
         self.dlt = self.src + "-dlt"
         self.commands: list[Command] = []
@@ -76,7 +77,7 @@ class Scenario:
             await cmd.cleanup()
 
     async def done(self) -> None:
-        await all_committed(self.bootstrap, self.group, self.src, PARTITIONS, DONE_TIMEOUT)
+        await all_committed(self.bootstrap, self.group, self.src, PARTITIONS, self.done_timeout)
 
     async def tally(self, sent: int) -> Tally:
         return await Tally.read(self.bootstrap, sent, self.dst, self.dlt, PARTITIONS)
@@ -137,8 +138,12 @@ async def test_sigterm_mid_stream_and_restart(scenario: Scenario) -> None:
     assert tally.duplicated == 0, "a graceful stop commits what it processed"
 
 
-async def test_kill_9_a_worker_three_times_with_a_backlog(scenario: Scenario) -> None:
-    n, kills = 8000, 3
+async def test_kill_9_of_a_worker_with_a_backlog(scenario: Scenario) -> None:
+    # librdkafka keeps its 45 s session timeout (see 04b_librdkafka): a killed worker's partitions move only after
+    # it, so that transport gets one kill and the time for it, to stay bounded in CI
+    n, kills = 8000, (3 if scenario.transport == "aiokafka" else 1)
+    if scenario.transport != "aiokafka":
+        scenario.done_timeout = DONE_TIMEOUT + 60 * kills
     await produce(scenario.bootstrap, scenario.src, good(n), PARTITIONS)
     cmd = await scenario.run("--num-workers", "2", FAULT_DELAY="0.001")
     killed: list[int] = []
