@@ -185,9 +185,8 @@ class _Group:
         metadata = {m._member_id: assignor.metadata(sorted(m._topics)) for m in members}
         result = assignor.assign(_ClusterView(self.cluster), metadata)
         self.generation += 1
-        for m in members:
+        for m in members:  # each member hears of its partitions before it can fetch them, as with aiokafka
             m._set_assignment(set(result[m._member_id].partitions()))
-        for m in members:
             await m._call_listener("on_partitions_assigned", m.assignment())
 
 # %% ../../nbs/09_in_memory_broker.ipynb
