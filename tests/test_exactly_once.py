@@ -38,12 +38,13 @@ class Invoice(BaseModel):
     source: str
 
 
-def billing_app(bootstrap: str, topics: dict[str, str], group: str) -> tuple[FastKafka, Counter[int]]:
-    "The app under test, and how often each order id was handled."
+def billing_app(bootstrap: str, topics: dict[str, str], group: str) -> tuple[FastKafka, Counter[int], asyncio.Event]:
+    "The app under test, how often each order id was handled, and the event that lets its background task send."
     host, port = bootstrap.rsplit(":", 1)
     app = FastKafka(kafka_brokers={"localhost": {"url": host, "port": int(port)}}, group_id=group,
                     processing_guarantee="exactly_once")
     calls: Counter[int] = Counter()
+    go = asyncio.Event()  # set once the Tester's mirrors read (on a real broker they start at the end offsets)
 
     def fail_after_producing(order_id: int) -> None:
         calls[order_id] += 1
@@ -76,9 +77,10 @@ def billing_app(bootstrap: str, topics: dict[str, str], group: str) -> tuple[Fas
 
     @app.run_in_background()
     async def opening_balance() -> None:  # outside any handler: the app's plain producer, visible at once
+        await go.wait()
         await to_invoices(0, "background")
 
-    return app, calls
+    return app, calls, go
 
 
 async def read_to_end(bootstrap: str, topic: str, committed: bool) -> list[ConsumerRecord]:
@@ -122,9 +124,10 @@ def invoices(records: list[ConsumerRecord]) -> Counter[tuple[int, str]]:
     return Counter((d["order_id"], d["source"]) for d in (json.loads(r.value) for r in records))
 
 
-async def run_billing(tester: Tester, app: FastKafka, calls: Counter[int], bootstrap: str, topics: dict[str, str],
-                      group: str, timeout: float) -> None:
+async def run_billing(tester: Tester, app: FastKafka, calls: Counter[int], go: asyncio.Event, bootstrap: str,
+                      topics: dict[str, str], group: str, timeout: float) -> None:
     on_invoices = tester.mirrors[app.to_invoices]
+    go.set()
     send_single, send_batch = tester.mirrors[app.on_orders], tester.mirrors[app.on_batches]
     for i in range(1, 6):
         await send_single(Order(id=i))
@@ -157,17 +160,17 @@ def topic_names(prefix: str = "") -> dict[str, str]:
 
 async def test_exactly_once_in_memory() -> None:
     topics = topic_names()
-    app, calls = billing_app(IN_MEMORY, topics, "billing")
+    app, calls, go = billing_app(IN_MEMORY, topics, "billing")
     async with Tester(app) as tester:
-        await run_billing(tester, app, calls, IN_MEMORY, topics, "billing", timeout=10)
+        await run_billing(tester, app, calls, go, IN_MEMORY, topics, "billing", timeout=10)
 
 
 @pytest.mark.broker
 async def test_exactly_once_on_a_real_broker(kafka_broker: str) -> None:
     topics, group = topic_names("real"), unique_topic("billing")
-    app, calls = billing_app(kafka_broker, topics, group)
+    app, calls, go = billing_app(kafka_broker, topics, group)
     async with Tester(app, use_in_memory_broker=False) as tester:
-        await run_billing(tester, app, calls, kafka_broker, topics, group, timeout=60)
+        await run_billing(tester, app, calls, go, kafka_broker, topics, group, timeout=60)
 
 
 async def test_exactly_once_needs_a_group_id() -> None:

@@ -464,10 +464,12 @@ async def _handle_batch(self: TransactionalRunner, po: PartitionOffsets,
                 po.abandon()
                 return self._fail(e)
             bad.append((r, e))
-    unit = TxnUnit(self, po, records, last, txn, gen)
+    dead = bool(bad) and self._dlt_topic is not None  # a refused dead letter stops the consumer, as at least once
+    unit = TxnUnit(self, po, records, last, txn, gen,
+                   "Dead-lettering" if dead else "Delivering what the handler produced")
     with collect_deliveries(unit):
         try:
-            if bad and self._dlt_topic is not None:
+            if dead:
                 await self._dead_letters_into(unit, txn, bad)
             if msgs:
                 metas = [EventMetadata.create_event_metadata(r) for r in kept] if self._wants_meta else None
