@@ -21,6 +21,7 @@ from .consumer import POLL_TIMEOUT_MS, ConsumerRunner, UnitDeliveries
 from .events import EventMetadata
 from .executors import PartitionOffsets
 from .logger import get_logger
+from .observers import observed_producer
 from .producer import RETRY_FIRST_S, RETRY_MAX_S, collect_deliveries
 from .retry import dead_letter_headers
 from .specs import ConsumerSpec
@@ -266,7 +267,7 @@ async def _new_producer(self: TransactionalRunner, tp: TopicPartition) -> Transa
     producer = self.transport.create_producer(**config)
     await start_client(producer, what=f"transactional producer of {tp.topic}-{tp.partition}",
                        servers=config.get("bootstrap_servers", "localhost:9092"), config=config)
-    return cast(TransactionalProducerClient, producer)
+    return cast(TransactionalProducerClient, observed_producer(producer, config))  # seen by observers, if any
 
 @patch
 async def _on_assigned(self: TransactionalRunner, assigned: Any) -> None:
@@ -382,6 +383,8 @@ async def _dead_letters_into(self: TransactionalRunner, unit: TxnUnit, txn: _Par
     for r, exc in items:
         unit.add(await txn.producer.send(topic, r.value, key=r.key,
                                          headers=dead_letter_headers(r, self._group_id, exc)))
+    if self._observer is not None:
+        self._observer.dead_lettered([r for r, _ in items])
 
 # %% ../../nbs/06a_exactly_once.ipynb
 def _key(r: Any) -> tuple[str, int, int]:
@@ -424,7 +427,9 @@ async def _handle_one(self: TransactionalRunner, po: PartitionOffsets, record: C
     unit = TxnUnit(self, po, record, record.offset, txn, gen)
     with collect_deliveries(unit):
         try:
-            if self._is_async:
+            if self._observer is not None:  # metrics, tracing (05b_observers)
+                await self._observed(record, msg, meta)
+            elif self._is_async:
                 await self._call(msg, meta)
             else:
                 await self._in_thread(msg, meta)
@@ -473,7 +478,9 @@ async def _handle_batch(self: TransactionalRunner, po: PartitionOffsets,
                 await self._dead_letters_into(unit, txn, bad)
             if msgs:
                 metas = [EventMetadata.create_event_metadata(r) for r in kept] if self._wants_meta else None
-                if self._is_async:
+                if self._observer is not None:
+                    await self._observed(kept, msgs, metas)
+                elif self._is_async:
                     await self._call(msgs, metas)
                 else:
                     await self._in_thread(msgs, metas)
@@ -504,6 +511,8 @@ def unit_failed(self: TransactionalRunner, txn: _PartitionTxn, gen: int, po: Par
         return self._doom(txn, exc, RETRY_MAX_S)
     keys = [_key(r) for r in records]
     if what == "Dead-lettering" or all(k in self._given_up for k in keys):  # refused: never dropped, so stop
+        if self._observer is not None:
+            self._observer.failed(where, exc, "delivery")
         logger.error("%s failed for topic=%s partition=%d offset=%d: %r; the consumer stops and does not commit it",
                      what, first.topic, first.partition, first.offset, exc, exc_info=exc)
         self._doom(txn, exc, 0.0)
@@ -698,6 +707,8 @@ async def _poll_loop(self: TransactionalRunner) -> None:
                                            max_records=self._max_records)
         finally:
             self._in_poll = False
+        if fetched and self._observer is not None:
+            self._observer.fetched(fetched, client)
         for po, records in [(tracker.get(tp), records) for tp, records in fetched.items() if records]:
             owner = self._txn_of.get(po)
             if owner is not None and (not owner.gate or owner in waiting):  # its commit runs: keep them for after it
