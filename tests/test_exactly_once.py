@@ -235,3 +235,19 @@ async def test_a_broker_without_transactions_is_a_clear_error_at_start(monkeypat
     assert "The consumer of 'orders' (group 'g') has processing_guarantee='exactly_once'" in text, text
     assert "no producer id within request_timeout_ms=3000" in text, text
     assert "transaction.state.log.replication.factor" in text and "processing_guarantee='at_least_once'" in text
+
+
+@pytest.mark.broker
+async def test_the_librdkafka_transport_says_it_has_no_transactions(kafka_broker: str) -> None:
+    pytest.importorskip("confluent_kafka")
+    host, port = kafka_broker.rsplit(":", 1)
+    app = FastKafka(kafka_brokers={"localhost": {"url": host, "port": int(port)}}, group_id="g",
+                    processing_guarantee="exactly_once", transport="librdkafka")
+
+    @app.consumes(topic=unique_topic("orders"))
+    async def on_orders(order: Order) -> None: ...
+
+    with pytest.raises(TransactionsUnavailableError, match=r"makes no transactional producers: .*transactions are not "
+                                                            r"supported by the librdkafka transport yet"):
+        async with app:
+            pass

@@ -234,7 +234,12 @@ async def _check_transactions(self: TransactionalRunner) -> None:
     probe_id = f"{TRANSACTIONAL_ID_PREFIX}{self._group}.{self.spec.topic}.check"  # never used for records
     config = {**self._txn_config, "transactional_id": probe_id}
     servers, timeout_ms = config.get("bootstrap_servers", "localhost:9092"), config.get("request_timeout_ms", 40000)
-    probe = self.transport.create_producer(**config)
+    try:
+        probe = self.transport.create_producer(**config)
+    except Exception as e:  # a transport without transactional producers
+        raise TransactionsUnavailableError(
+            f"The consumer of {self.spec.topic!r} (group {self._group!r}) has processing_guarantee='exactly_once', "
+            f"but its transport ({self.transport!r}) makes no transactional producers: {e}") from e
     try:
         await start_client(probe, what=f"transactional producer of the consumer of {self.spec.topic!r}",
                            servers=servers, config=config, timeout=timeout_ms / 1000)
