@@ -27,7 +27,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class Result:
     lost: int
     duplicated: int
     seconds: float
+    details: str = field(default="", repr=False)  # what went wrong, and the workers' output, when anything did
 
     def row(self) -> list[str]:
         return [self.guarantee, f"{self.messages:,}", str(self.kills), str(self.aborted_transactions),
@@ -115,7 +116,7 @@ async def run_scenario(bootstrap: str, messages: int = 20_000, kills: int = 8, g
     await create_topics(bootstrap, src, dst, partitions=PARTITIONS)
     await produce(bootstrap, src, [b'{"id": %d}' % i for i in range(messages)], PARTITIONS)
     env = {"EOS_BOOTSTRAP": bootstrap, "EOS_IN": src, "EOS_OUT": dst, "EOS_GROUP": group, "EOS_GUARANTEE": guarantee,
-           "EOS_DELAY": str(delay)}
+           "EOS_DELAY": str(delay), "EOS_DEBUG": "1"}
     cmd = Command(fastkafka_cli("run", "--num-workers", "2", "--kafka-broker", "local", "eos_app:kafka_app"),
                   cwd=str(HERE), env=env)
     await cmd.start()
@@ -153,9 +154,20 @@ async def run_scenario(bootstrap: str, messages: int = 20_000, kills: int = 8, g
     ids = Counter(json.loads(r.value)["id"] for r in committed)
     seen = {(r.partition, r.offset) for r in committed}
     aborted = [r for r in everything if (r.partition, r.offset) not in seen]
-    return Result(guarantee, messages, len(killed), aborted_transactions(aborted), len(aborted),
-                  lost=len(set(range(messages)) - set(ids)), duplicated=sum(c - 1 for c in ids.values() if c > 1),
-                  seconds=time.monotonic() - started)
+    result = Result(guarantee, messages, len(killed), aborted_transactions(aborted), len(aborted),
+                    lost=len(set(range(messages)) - set(ids)), duplicated=sum(c - 1 for c in ids.values() if c > 1),
+                    seconds=time.monotonic() - started)
+    if result.lost or (result.duplicated and guarantee == "exactly_once"):
+        copies: dict[int, list[str]] = {}
+        for r in committed:
+            d = json.loads(r.value)
+            if ids[d["id"]] > 1:
+                copies.setdefault(d["id"], []).append(
+                    f"out {r.partition}@{r.offset} from worker {d['pid']} input {d['partition']}@{d['offset']}")
+        lines = [f"{i}: {'; '.join(c)}" for i, c in sorted(copies.items())[:40]]
+        trace = [line for line in cmd.output().splitlines() if "EOSDBG" in line or "WARNING" in line or "ERROR" in line]
+        result.details = "\n".join([f"killed: {killed}", *lines, *trace])
+    return result
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -12,6 +12,6 @@ async def test_kill_9_workers_mid_stream_loses_and_duplicates_nothing(kafka_brok
     EOS_TABLE.append(result)
     print(result)
     assert result.kills == 4
-    assert result.lost == 0, result
-    assert result.duplicated == 0, result
+    assert result.lost == 0, f"{result}\n{result.details}"
+    assert result.duplicated == 0, f"{result}\n{result.details}"
     assert result.aborted_transactions >= 1, f"no kill left an open transaction behind: {result}"

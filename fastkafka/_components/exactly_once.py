@@ -62,7 +62,9 @@ class _PartitionTxn:
 
     def __init__(self, tp: TopicPartition, producer: TransactionalProducerClient, base: int) -> None:
         self.tp, self.producer, self.base = tp, producer, base  # base: the offset the transaction reads from
+        self.po: PartitionOffsets | None = None  # the offsets of the units read since `base` (see `_restart`)
         self.open = False  # a transaction is begun on the producer
+        self.entered = False  # a unit entered the current transaction: it has output, or offsets to commit
         self.began = 0.0  # event-loop time it began
         self.generation = 0  # one more at every commit or abort
         self.active = 0  # units of the current generation not settled yet
@@ -105,6 +107,7 @@ class TxnUnit(UnitDeliveries):
         self._txn, self._gen, self._what, self._owner = txn, generation, what, runner
         if generation == txn.generation:
             txn.active += 1
+            txn.entered = True
         else:  # the transaction ended while the unit waited to enter
             self._dropped = True
 
@@ -308,15 +311,18 @@ async def _on_assigned(self: TransactionalRunner, assigned: Any) -> None:
 @patch
 async def _on_revoked(self: TransactionalRunner, revoked: Any) -> None:
     "Commit the revoked partitions' transactions (or abort what cannot be committed) and stop their producers."
+    txns = [self._txns.pop(tp) for tp in sorted(revoked) if tp in self._txns]
+    for txn in txns:  # at once: a commit under way must not go on for a partition that is leaving
+        txn.released = True
+        txn.poke()
     parts = self._tracker.revoke(revoked)
-    txns = [(self._txns.pop(tp), parts.get(tp)) for tp in sorted(revoked) if tp in self._txns]
-    await asyncio.gather(*(self._release(txn, po) for txn, po in txns))
+    await asyncio.gather(*(self._release(txn) for txn in txns))
     for po in parts.values():
         self._txn_of.pop(po, None)
 
 # %% ../../nbs/06a_exactly_once.ipynb
 @patch
-async def _release(self: TransactionalRunner, txn: _PartitionTxn, po: PartitionOffsets | None) -> None:
+async def _release(self: TransactionalRunner, txn: _PartitionTxn) -> None:
     "End `txn` for good: let its units finish, commit it (or abort it), stop its producer."
     txn.released = True
     txn.poke()
@@ -329,8 +335,8 @@ async def _release(self: TransactionalRunner, txn: _PartitionTxn, po: PartitionO
         done = lambda: txn.active == 0 or txn.failure is not None  # noqa: E731
         await asyncio.wait_for(txn.until(done), max(0.0, deadline - loop.time()))
         if txn.open and txn.failure is None and not txn.broken:
-            offset = po.committable if po is not None else None
-            if offset is not None and offset != po.committed:  # type: ignore[union-attr]
+            offset = _next_offset(txn)
+            if offset is not None:
                 await txn.producer.send_offsets_to_transaction({txn.tp: offset}, self._group)
             await txn.producer.commit_transaction()
             txn.open = False
@@ -542,12 +548,11 @@ def _doom(self: TransactionalRunner, txn: _PartitionTxn, exc: BaseException, pau
     "`txn` must abort: close its gate, end its generation, pause the partition, start the rewind."
     if txn.failure is None:
         txn.failure = (exc, pause)
-    txn.gate, txn.active = False, 0
+    txn.gate, txn.active, txn.entered = False, 0, False
     txn.generation += 1
     txn.poke()
-    for po, t in list(self._txn_of.items()):
-        if t is txn:
-            po.revoked = True  # its units still waiting start nothing
+    if txn.po is not None:
+        txn.po.revoked = True  # its units still waiting start nothing
     if self._client is not None and not txn.released:
         try:
             self._client.pause(txn.tp)
@@ -641,11 +646,24 @@ def _restart(self: TransactionalRunner, txn: _PartitionTxn, seek: bool = True) -
     if old is not None:
         old.revoked = True
         self._txn_of.pop(old, None)
-    self._tracker.partitions[tp], self._txn_of[po] = po, txn
+    self._tracker.partitions[tp], self._txn_of[po], txn.po = po, txn, po
     if seek:
         client.resume(tp)
 
 # %% ../../nbs/06a_exactly_once.ipynb
+class _NoOffsets(RuntimeError):
+    "A transaction had output but its offsets did not move: it is aborted rather than committed without them."
+
+
+def _next_offset(txn: _PartitionTxn) -> int | None:
+    "The offset to commit with `txn`: where its partition's done units reach (None: nothing new); raises `_NoOffsets`."
+    po = txn.po
+    offset = None if po is None or po.committable is None or po.committable == po.committed else po.committable
+    if offset is None and txn.entered:  # its output would be committed without the offsets that produced it
+        raise _NoOffsets(f"the transaction of {txn.tp} has output, but no offset to commit with it")
+    return offset
+
+
 @patch
 def _kick_commit(self: TransactionalRunner) -> None:
     "Start a commit for every partition whose transaction is open for `auto_commit_interval_ms` or longer."
@@ -667,17 +685,20 @@ async def _commit_txn(self: TransactionalRunner, txn: _PartitionTxn) -> None:
     try:
         await txn.until(lambda: txn.active == 0 or txn.failure is not None or txn.released)
         if txn.failure is None and txn.open and not txn.released:
-            po = self._tracker.partitions.get(txn.tp)
-            offset = po.committable if po is not None and self._txn_of.get(po) is txn else None
+            po = txn.po
             try:
-                if offset is not None and offset != po.committed:  # type: ignore[union-attr]
+                offset = _next_offset(txn)
+                if offset is not None:
                     await txn.producer.send_offsets_to_transaction({txn.tp: offset}, self._group)
                 await txn.producer.commit_transaction()
+            except _NoOffsets as e:  # (units that did not finish in order): abort it, never commit it so
+                logger.warning("Consumer for %r: %s; it is aborted and read again", self.spec.topic, e)
+                self._doom(txn, e, 0.0)
             except Exception as e:
                 txn.broken = True
                 self._doom(txn, e, RETRY_FIRST_S)
             else:
-                txn.open, txn.generation = False, txn.generation + 1
+                txn.open, txn.generation, txn.entered = False, txn.generation + 1, False
                 self.committed_transactions += 1
                 if offset is not None and po is not None:
                     po.committed = txn.base = offset
@@ -748,5 +769,7 @@ def _request_stop(self: TransactionalRunner) -> "asyncio.Task[None]":
 async def _final_commit(self: TransactionalRunner) -> None:
     "Commit (or abort) every partition's transaction and stop its producer."
     txns, self._txns = list(self._txns.values()), {}
-    pos = {t: po for po, t in self._txn_of.items()}
-    await asyncio.gather(*(self._release(txn, pos.get(txn)) for txn in txns))
+    for txn in txns:
+        txn.released = True
+        txn.poke()
+    await asyncio.gather(*(self._release(txn) for txn in txns))
