@@ -52,8 +52,13 @@ def topic() -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
-    "The fault suite's table (tests/test_faults.py), when it ran."
+    "The tables of the fault suite (tests/test_faults.py) and of the exactly-once kill test, when they ran."
+    from eos_kill import EOS_TABLE, table
     from fault_support import FAULT_TABLE, fault_table_lines
+    if EOS_TABLE:
+        terminalreporter.section("exactly-once under kill -9 (read_committed reader)")
+        for line in table(EOS_TABLE).splitlines():
+            terminalreporter.write_line(line)
     if FAULT_TABLE:
         terminalreporter.section("fault suite: lost and duplicated messages per scenario")
         for line in fault_table_lines():

@@ -34,7 +34,8 @@ from fastkafka._components.mocks import (
 from .._components.producer import ProducerNotStartedError, Sender, producer_wrapper, unwrap_return_type
 from .._components.retry import Retry, dead_letter_topic_name, retry_policy
 from .._components.runtime import AppRuntime
-from .._components.specs import AppModel, ConsumerSpec, ProducerSpec
+from .._components.specs import AT_LEAST_ONCE, AppModel, ConsumerSpec, ProducerSpec
+from .._components.specs import processing_guarantee as check_guarantee
 from .._components.transport import Transport, current_transport
 
 logger = get_logger(__name__)
@@ -67,9 +68,10 @@ def consumer_message(
 
 # %% ../../nbs/07_app.ipynb
 F = TypeVar("F", bound=Callable[..., Any])
-_APP_OWN = ("title", "description", "version", "contact", "kafka_brokers", "root_path", "lifespan", "transport")
+_APP_OWN = ("title", "description", "version", "contact", "kafka_brokers", "root_path", "lifespan", "transport",
+            "processing_guarantee")
 _CONSUMES_OWN = ("topic", "decoder", "executor", "brokers", "prefix", "description", "retry",
-                 "dead_letter_topic")  # suggested for near misses
+                 "dead_letter_topic", "processing_guarantee")  # suggested for near misses
 _PRODUCES_OWN = ("topic", "encoder", "prefix", "brokers", "description")
 
 
@@ -88,9 +90,11 @@ class FastKafka:
         root_path: Path | str | None = None,  # where `create_docs()` writes (default: the current folder)
         lifespan: Callable[[Any], AbstractAsyncContextManager[None]] | None = None,  # entered around each run
         transport: str | Transport | None = None,  # "aiokafka", "librdkafka" or a Transport; default: the current one
+        processing_guarantee: str = AT_LEAST_ONCE,  # every consumer's default: "at_least_once" or "exactly_once"
         **kwargs: Any,
     ) -> None:  # (aiokafka producer and consumer options for every client, and bootstrap_servers_id)
         self._kwargs = check_kwargs(kwargs, APP_PARAMS, "FastKafka()", _APP_OWN)
+        self._processing_guarantee = check_guarantee(processing_guarantee, "FastKafka()", consumer=False)
         self._title, self._description, self._version = title or "", description or "", version or ""
         self._contact, self._root_path = contact, root_path
         self._kafka_brokers: KafkaBrokers = make_kafka_brokers(kafka_brokers)
@@ -235,6 +239,7 @@ def consumes(
     description: str | None = None,  # for the docs; default: the docstring
     retry: Retry | int | None = None,  # call a failing handler again: a `Retry`, or the number of calls; None: never
     dead_letter_topic: str | bool | None = None,  # True: "<topic>-dlt"; a name; None: failed messages are skipped
+    processing_guarantee: str | None = None,  # "at_least_once" or "exactly_once" (transactions); None: the app's
     **kwargs: Any,
 ) -> Callable[[F], F]:  # a decorator that registers the function and returns it
     "Register the decorated function to be called with each message (or batch) consumed from `topic`."
@@ -245,15 +250,21 @@ def consumes(
     if dead_letter_topic is not None and not isinstance(dead_letter_topic, (bool, str)):
         dead_letter_topic_name(topic or "<topic>", dead_letter_topic)  # the error names the value and what is allowed
     override = check_brokers_override(self._kafka_brokers, brokers)
+    guarantee = self._processing_guarantee if processing_guarantee is None else processing_guarantee
+    group_id = kwargs.get("group_id", self._kwargs.get("group_id"))
 
     def decorator(func: F) -> F:
         t = topic or topic_from_name(func.__name__, prefix)
+        where = f"@app.consumes() of {func.__name__}()"
+        if processing_guarantee is None and guarantee != AT_LEAST_ONCE:
+            where += ", from FastKafka(processing_guarantee=...),"
+        checked = check_guarantee(guarantee, where, group_id)  # names the function, so it is checked here
         message_type, batch = consumer_message(func)
         self._consumers.append(ConsumerSpec(
             func=func, topic=t, message_type=message_type, batch=batch, decoder=decode, decoder_name=decoder_name,
             executor=executor if executor is not None else "SequentialExecutor", brokers=override,
             description=description or inspect.getdoc(func), kwargs=kwargs, retry=policy,
-            dead_letter_topic=dead_letter_topic_name(t, dead_letter_topic),
+            dead_letter_topic=dead_letter_topic_name(t, dead_letter_topic), processing_guarantee=checked,
         ))
         _expose(self, func.__name__, func)
         return func

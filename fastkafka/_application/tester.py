@@ -493,7 +493,7 @@ async def _start_receivers(tester: Tester, stack: AsyncExitStack, transport: Tra
         clusters.setdefault(_client_key(servers, r.spec), (servers, r.app, r.spec, {}))[3][r.topic] = r
     for servers, app, spec, by_topic in clusters.values():
         config = consumer_config(app.model.client_options, security_options(spec), servers)
-        config.update(group_id=None, enable_auto_commit=False,
+        config.update(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
                       auto_offset_reset="earliest" if tester.use_in_memory_broker else "latest")
         client = transport.create_consumer(*by_topic, **config)
         await start_client(client, what=f"Tester's consumer of {sorted(by_topic)}", servers=servers, config=config)
@@ -539,7 +539,7 @@ async def _start_dead_letter_readers(tester: Tester, stack: AsyncExitStack, tran
             clusters.setdefault(_client_key(servers, specs[0]), (servers, a, specs[0], set()))[3].add(topic)
     for servers, app, spec, topics in clusters.values():
         config = consumer_config(app.model.client_options, security_options(spec), servers)
-        config.update(group_id=None, enable_auto_commit=False,
+        config.update(group_id=None, enable_auto_commit=False, isolation_level="read_committed",
                       auto_offset_reset="earliest" if tester.use_in_memory_broker else "latest")
         client = transport.create_consumer(*sorted(topics), **config)
         await start_client(client, what=f"Tester's consumer of {sorted(topics)}", servers=servers, config=config)

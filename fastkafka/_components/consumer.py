@@ -205,6 +205,7 @@ class ConsumerRunner:
     _kick_commit: Callable[[], None]
     _commit_while_due: Callable[[], Coroutine[Any, Any, None]]
     _on_revoked: Callable[[Any], Coroutine[Any, Any, None]]
+    _on_assigned: Callable[[Any], Coroutine[Any, Any, None]]
     _final_commit: Callable[[], Coroutine[Any, Any, None]]
     _shutdown: Callable[[], Coroutine[Any, Any, None]]
     _poll_loop: Callable[[], Coroutine[Any, Any, None]]
@@ -684,6 +685,11 @@ async def _on_revoked(self: ConsumerRunner, revoked: Any) -> None:
                            "delivered again", tp, po.inflight, self.graceful_timeout)
     await self._commit(parts)
 
+@patch
+async def _on_assigned(self: ConsumerRunner, assigned: Any) -> None:
+    "A rebalance gave the consumer `assigned`: nothing to prepare here (an exactly-once runner starts transactions)."
+
+
 # %% ../../nbs/06_consumer.ipynb
 @patch
 async def _final_commit(self: ConsumerRunner) -> None:
@@ -801,6 +807,7 @@ class _Rebalance(ConsumerRebalanceListener):
         await self._runner._on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._runner._on_assigned(assigned)
         self._runner.joined = True
 
 
@@ -825,9 +832,14 @@ async def start(self: ConsumerRunner) -> None:
         except Exception:
             logger.debug("Stopping a consumer client that failed to subscribe raised", exc_info=True)
         raise
-    await start_client(client, what=f"consumer of {self.spec.topic!r}",  # stops the client if it fails
-                       servers=self._config.get("bootstrap_servers", "localhost:9092"), config=self._config)
-    self._client, loop = client, asyncio.get_running_loop()
+    self._client = client  # already while it starts: a rebalance listener called by the start may need it
+    try:
+        await start_client(client, what=f"consumer of {self.spec.topic!r}",  # stops the client if it fails
+                           servers=self._config.get("bootstrap_servers", "localhost:9092"), config=self._config)
+    except BaseException:
+        self._client = None
+        raise
+    loop = asyncio.get_running_loop()
     self._task = loop.create_task(self._main(), name=f"fastkafka consumer {self.spec.topic}")
     if self._group_id is not None and self._auto_commit:
         self._timer = loop.create_task(self._commit_every(self._commit_interval))

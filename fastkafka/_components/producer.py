@@ -48,6 +48,12 @@ class PendingDeliveries:
         "Whether a send that failed because Kafka was unreachable is tried again (a consumer's scope says yes)."
         return False
 
+    transactional = False  # a scope whose sends go into a Kafka transaction: `client_for` picks their client
+
+    def client_for(self, client: ProducerClient) -> ProducerClient:
+        "The client that sends inside this scope use in place of the app's `client` (an exactly-once consumer's)."
+        return client
+
     def __len__(self) -> int:
         return len(self._futures)
 
@@ -254,20 +260,26 @@ def _log_failed(task: "asyncio.Future[Any]") -> None:
         logger.error("A send scheduled by a sync producer function failed", exc_info=task.exception())
 
 # %% ../../nbs/05_producer.ipynb
+def _client(sender: Sender, pending: PendingDeliveries | None) -> ProducerClient:
+    "The client a send goes out with: the app's, or the one the enclosing scope puts in its place."
+    return sender.client if pending is None or not pending.transactional else pending.client_for(sender.client)
+
+
 def _sync_send(sender: Sender, topic: str, records: Records) -> None:
     pending = current_deliveries()
+    client = _client(sender, pending)
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is sender.loop:  # on the app's loop thread: we must not block it
-        task = sender.loop.create_task(send_records(sender.client, topic, records, pending))
+        task = sender.loop.create_task(send_records(client, topic, records, pending))
         if pending is not None:
             pending.add(task)  # the scope waits for the sends to be queued; they add their own deliveries
         else:
             task.add_done_callback(_log_failed)
         return
-    fut = asyncio.run_coroutine_threadsafe(send_records(sender.client, topic, records, pending), sender.loop)
+    fut = asyncio.run_coroutine_threadsafe(send_records(client, topic, records, pending), sender.loop)
     fut.result()
 
 # %% ../../nbs/05_producer.ipynb
@@ -290,13 +302,16 @@ def producer_wrapper(
                 if pending is None:
                     await (await client.send(topic, v))
                 else:
+                    if pending.transactional:
+                        client = pending.client_for(client)
                     try:
                         fut = await client.send(topic, v)
                     except Exception as e:
                         fut = await send_again(e, (client, topic, v, None, None), pending)
                     pending.add(fut, (client, topic, v, None, None))
             else:
-                await send_records(sender.client, topic, to_records(value, encoder), _deliveries.get())
+                pending = _deliveries.get()
+                await send_records(_client(sender, pending), topic, to_records(value, encoder), pending)
             if observe is not None:
                 res = observe(*args, **kwargs)
                 if res is not None and isinstance(res, Awaitable):

@@ -12,12 +12,13 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from .brokers import mask_secrets
-from .connect import SECURITY_KEYS, start_client, wait_for_kafka
+from .connect import SECURITY_KEYS, bootstrap_addresses, start_client, wait_for_kafka
 from .consumer import ConsumerRunner
+from .exactly_once import TransactionalRunner
 from .logger import get_logger
 from .observers import observed_producer, runtime_starting
 from .producer import Sender
-from .specs import AppModel, ConsumerSpec, ProducerSpec
+from .specs import EXACTLY_ONCE, AppModel, ConsumerSpec, ProducerSpec
 from .transport import ProducerClient, Transport
 
 logger = get_logger(__name__)
@@ -141,7 +142,7 @@ class AppRuntime:
             self._senders[i] = Sender(await client_for(self.model.producer_config(spec, self.broker_name),
                                                        "producer"), loop)
         for i, cspec in enumerate(self.model.consumers):
-            if cspec.dead_letter_topic is not None:
+            if cspec.dead_letter_topic is not None and cspec.processing_guarantee != EXACTLY_ONCE:  # else in its txns
                 self._dead_letters[i] = await client_for(self.model.dead_letter_config(cspec, self.broker_name),
                                                          "producer")
         stack.callback(self._senders.clear)
@@ -151,11 +152,24 @@ class AppRuntime:
         stack.push_async_callback(self._stop_consumers)
         for i, spec in enumerate(self.model.consumers):
             config = self.model.consumer_config(spec, self.broker_name)
-            runner = ConsumerRunner(spec, transport=self.transport, config=config, handler=self._handlers.get(i),
-                                    graceful_timeout=self.graceful_timeout, dead_letters=self._dead_letters.get(i))
+            common: dict[str, Any] = dict(transport=self.transport, config=config, handler=self._handlers.get(i),
+                                          graceful_timeout=self.graceful_timeout)
+            if spec.processing_guarantee == EXACTLY_ONCE:
+                runner: ConsumerRunner = TransactionalRunner(
+                    spec, producer_config=self.model.transaction_config(spec, self.broker_name),
+                    local_clients=self._clients_on(config["bootstrap_servers"]), **common)
+            else:
+                runner = ConsumerRunner(spec, dead_letters=self._dead_letters.get(i), **common)
             logger.info("Starting the consumer of %r with %s", spec.topic, mask_secrets(config))
             self.consumers.append(runner)  # listed while it starts (and joins its group): health checks see it
             await runner.start()
+
+    def _clients_on(self, servers: str | list[str]) -> list[ProducerClient]:
+        "The started producer clients of the producer functions that write to the cluster at `servers`."
+        where = set(bootstrap_addresses(servers))
+        return [s.client for i, s in self._senders.items()
+                if set(bootstrap_addresses(self.model.producer_config(self.model.producers[i],
+                                                                      self.broker_name)["bootstrap_servers"])) == where]
 
     async def _stop_consumers(self) -> None:
         runners = self.consumers[::-1]
