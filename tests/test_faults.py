@@ -168,7 +168,7 @@ LONG_DOWN_S = int(os.environ.get("FAULT_LONG_DOWN_S", "12"))  # a soak by hand: 
 async def test_broker_killed_and_restarted(scenario: Scenario, fault_broker: ApacheKafkaBroker, down_s: int,
                                            executor: str) -> None:
     n = 6000
-    scenario.name = f"broker down {down_s} s ({executor})"
+    scenario.name = f"broker down {down_s} s ({executor}, {scenario.transport})"
     await produce(scenario.bootstrap, scenario.src, good(n), PARTITIONS)
     cmd = await scenario.run(FAULT_DELAY="0.0005", FAULT_EXECUTOR=executor, FAULT_REQUEST_TIMEOUT_MS="3000")
     await output_reaches(scenario.bootstrap, scenario.dst, PARTITIONS, n // 5, 90)
