@@ -376,11 +376,13 @@ async def main(args: argparse.Namespace) -> None:
     print(f"command: {' '.join([os.path.basename(sys.argv[0]), *sys.argv[1:]])}")
     print(f"parameters: --messages {n} --rounds {rounds} --partitions {partitions} --inflight {inflight}")
     print(f"load average before: {load()} ({os.cpu_count()} CPUs)", flush=True)
-    loops = LOOPS
+    loops = tuple(args.loops.split(",")) if args.loops else LOOPS
+    if BASELINE not in loops or not set(loops) <= set(LOOPS):
+        raise SystemExit(f"--loops takes a comma-separated subset of {', '.join(LOOPS)} that includes {BASELINE}")
     try:
         import confluent_kafka  # noqa: F401
     except ModuleNotFoundError:
-        loops = tuple(loop for loop in LOOPS if not loop.startswith("rd-"))
+        loops = tuple(loop for loop in loops if not loop.startswith("rd-"))
         print('note: confluent-kafka is not installed (pip install "fastkafka[librdkafka]"): no rd-* loops')
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
     async with ApacheKafkaBroker(listener_port=0) as bootstrap:
@@ -423,6 +425,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5, help="rounds; each runs every loop once")
     parser.add_argument("--partitions", type=int, default=3, help="partitions of the input and output topics")
     parser.add_argument("--inflight", type=int, default=64, help="hand-tuned loop: most polls not yet committed")
+    parser.add_argument("--loops", help="comma-separated loops to run (default: all); must include hand-tuned")
     parser.add_argument("--child", choices=LOOPS, help=argparse.SUPPRESS)  # internal: one run in this process
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)

@@ -4,13 +4,14 @@
 
 # %% auto 0
 __all__ = ['logger', 'POLL_TIMEOUT_MS', 'COMMIT_LOG_EVERY_S', 'handler_parameters', 'handler_call', 'ConsumerRunner',
-           'UnitDeliveries']
+           'UnitDeliveries', 'ChunkDeliveries']
 
 # %% ../../nbs/06_consumer.ipynb
 import asyncio
 import inspect
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from collections.abc import Callable, Coroutine
 from functools import partial
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 from .events import EventMetadata
 from .helpers import list_item, resolved_hints
 from fastkafka._components.executors import (
-    DynamicTaskExecutor, OffsetTracker, PartitionOffsets, StreamExecutor, get_executor,
+    DynamicTaskExecutor, OffsetTracker, PartitionOffsets, SequentialExecutor, StreamExecutor, get_executor,
 )
 from .connect import start_client
 from .logger import get_logger
@@ -158,6 +159,8 @@ class ConsumerRunner:
         self._stopped = asyncio.Event()
         self._parked: dict[PartitionOffsets, _Parked] = {}  # partitions waiting for a retry that is due later
         self._dead_lettering: set[asyncio.Task[None]] = set()
+        self._settling: deque[Any] = deque()  # sealed units waiting for deliveries, in order (UnitDeliveries)
+        self._settler: asyncio.Task[None] | None = None  # the task settling them
         self.joined = self._group_id is None  # False until the group's first assignment arrives (08_health)
 
     @property
@@ -190,7 +193,10 @@ class ConsumerRunner:
     _fail: Callable[[BaseException], None]
     _handle_one: Callable[..., Coroutine[Any, Any, None]]
     _handle_batch: Callable[..., Coroutine[Any, Any, None]]
+    _handle_chunk: Callable[..., Coroutine[Any, Any, None]]
     _run_handler: Callable[..., Coroutine[Any, Any, None]]
+    _settle_later: Callable[[Any], None]
+    _settle_in_order: Callable[[], Coroutine[Any, Any, None]]
     _log_retry: Callable[..., None]
     _park: Callable[..., None]
     _retry_parked: Callable[[PartitionOffsets], Coroutine[Any, Any, None]]
@@ -275,69 +281,62 @@ class UnitDeliveries(PendingDeliveries):
     "The deliveries of one unit of work; settles the unit once the handler returned and all are acknowledged."
 
     def __init__(self, runner: ConsumerRunner, po: PartitionOffsets, where: Any, last: int) -> None:
-        super().__init__()
+        # PendingDeliveries.__init__ is not called: a unit keeps its deliveries in `_sent`, and needs no lock
+        self._token = None
         self._runner, self._po, self._where, self._last = runner, po, where, last
-        self._outstanding, self._sealed, self._dropped = 0, False, False
+        self._sent: list[tuple[asyncio.Future[Any], Resend | None, int]] = []  # each delivery: what it sent, source
+        self.source = 0  # which of the scope's messages the sends being made now are for (`ChunkDeliveries`)
+        self._checked = 0  # `_sent[:_checked]` are settled and accounted for
+        self._sealed = self._dropped = False
         self._error: BaseException | None = None
         self._thread = threading.get_ident()
-        self._resends: set[asyncio.Task[None]] | None = None  # sends being tried again, while Kafka is away
-        self._records: list[tuple[asyncio.Future[Any], Resend]] | None = None  # what each delivery sent
         self._delay = RETRY_FIRST_S
+
+    def __len__(self) -> int:
+        return len(self._sent)
 
     def add(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
         "Track one delivery future (from any thread); `record` lets a delivery that found Kafka away be resent."
         if threading.get_ident() != self._thread:
-            fut.get_loop().call_soon_threadsafe(self.add, fut, record)
+            fut.get_loop().call_soon_threadsafe(self._sent.append, (fut, record, self.source))
             return
-        if fut.done():  # acknowledged already (an in-memory broker): account for it now, schedule nothing
-            self._account(fut, record)
-            if self._sealed and self._outstanding == 0:  # added after the handler returned
-                self._settle()
-            return
-        self._outstanding += 1
-        if record is not None:  # kept for a resend; a list append is the cheapest way to pair it with its future
-            if self._records is None:
-                self._records = []
-            self._records.append((fut, record))
-        fut.add_done_callback(self._one_done)
+        self._sent.append((fut, record, self.source))
 
-    def _one_done(self, fut: "asyncio.Future[Any]") -> None:
-        self._outstanding -= 1
-        record = None
-        if self._records is not None and (fut.cancelled() or fut.exception() is not None):  # rare: find its record
-            record = next((r for f, r in self._records if f is fut), None)
-        self._account(fut, record)
-        if self._sealed and self._outstanding == 0:
-            self._settle()
-
-    def _account(self, fut: "asyncio.Future[Any]", record: Resend | None) -> None:
-        error = asyncio.CancelledError() if fut.cancelled() else fut.exception()
-        if error is None:
-            if outage.since is not None:
+    def _scan(self) -> "asyncio.Future[Any] | None":
+        "Account for the deliveries settled so far, in order; the first one still pending (None: all are done)."
+        sent, i = self._sent, self._checked
+        while i < len(sent):  # a resend appends to `sent` while this runs
+            fut, record, source = sent[i]
+            if not fut.done():
+                self._checked = i
+                return fut
+            i += 1
+            if fut.cancelled() or fut.exception() is not None:
+                self._account(fut, record, source)
+            elif outage.since is not None:
                 outage.recovered()
-        elif record is not None and is_transient(error) and self.keep_trying():
-            self._outstanding += 1  # the unit stays open until the record is delivered
-            task = asyncio.get_running_loop().create_task(self._resend(error, record))
-            if self._resends is None:
-                self._resends = set()
-            self._resends.add(task)
-            task.add_done_callback(self._resends.discard)
-        elif self._error is None:
+        self._checked = i
+        return None
+
+    def _account(self, fut: "asyncio.Future[Any]", record: Resend | None, source: int) -> None:
+        "A failed delivery: send it again while Kafka is away and the unit is wanted, else it is the unit's error."
+        error = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+        assert error is not None
+        if record is not None and is_transient(error) and self.keep_trying():
+            task = asyncio.get_running_loop().create_task(self._resend(error, record, source))
+            self._sent.append((task, None, source))  # the unit stays open until the task added the new delivery
+        else:
+            self._failure(source, error)
+
+    def _failure(self, source: int, error: BaseException) -> None:
+        "A delivery for message `source` of the scope failed for good."
+        if self._error is None:
             self._error = error
 
-    async def _resend(self, error: BaseException, record: Resend) -> None:
+    async def _resend(self, error: BaseException, record: Resend, source: int) -> None:
         delay, self._delay = self._delay, min(self._delay * 2, RETRY_MAX_S)
-        try:
-            fut = await send_again(error, record, self, delay)
-        except BaseException as e:
-            self._outstanding -= 1
-            if self._error is None:
-                self._error = e
-            if self._sealed and self._outstanding == 0:
-                self._settle()
-            return
-        self._outstanding -= 1
-        self.add(fut, record)
+        fut = await send_again(error, record, self, delay)  # raises when it gives up
+        self._sent.append((fut, record, source))
 
     def keep_trying(self) -> bool:
         "Sends that find Kafka away are tried again while the consumer runs, owns the partition and wants the unit."
@@ -348,15 +347,24 @@ class UnitDeliveries(PendingDeliveries):
         self._dropped = True
 
     def seal(self) -> None:
-        "The handler returned: settle now, or when the last delivery is done."
+        "The handler returned: settle now if every delivery is done, else once they are (the runner's settler)."
         self._sealed = True
-        if self._outstanding == 0:
-            if self._error is None and self._runner._auto_commit:
-                self._po.finish(self._last)  # the common case, inlined
-            else:
-                self._settle()
+        if self._scan() is not None:
+            self._runner._settle_later(self)
+        elif self._error is None and self._runner._auto_commit:
+            self._po.finish(self._last)  # the common case, inlined
+        else:
+            self._settle()
+
+    def _settle_when_delivered(self) -> None:
+        "Settle now if every delivery is done, else once they are."
+        if self._scan() is None:
+            self._settle()
+        else:
+            self._runner._settle_later(self)
 
     def _settle(self) -> None:
+        "Every delivery is done: finish the unit, or apply the error policy to what failed."
         runner = self._runner
         if self._dropped:
             return
@@ -366,6 +374,72 @@ class UnitDeliveries(PendingDeliveries):
             runner._failed(self._po, self._where, self._last, self._error, "Delivering what the handler produced")
         if not runner._auto_commit:
             runner._kick_commit()
+
+# %% ../../nbs/06_consumer.ipynb
+class ChunkDeliveries(UnitDeliveries):
+    "The deliveries of a run of single-mode messages of one partition, handled in order: one scope for all of them."
+
+    def __init__(self, runner: ConsumerRunner, po: PartitionOffsets) -> None:
+        super().__init__(runner, po, None, -1)
+        self.records: list[Any] = []  # the messages whose handler returned, in order; `source` indexes them
+        self._errors: dict[int, BaseException] | None = None  # failed deliveries, by message
+
+    def _failure(self, source: int, error: BaseException) -> None:
+        if self._errors is None:
+            self._errors = {}
+        self._errors.setdefault(source, error)
+
+    def seal(self) -> None:
+        "Every handler of the run returned: settle now if every delivery is done, else once they are."
+        self._sealed = True
+        if self.records:
+            self._settle_when_delivered()
+
+    def _settle(self) -> None:
+        "Finish each message, or apply the error policy to the one whose delivery failed."
+        runner, po, errors = self._runner, self._po, self._errors
+        if self._dropped:
+            return
+        if errors is None:
+            for record in self.records:
+                po.finish(record.offset)
+        else:
+            for k, record in enumerate(self.records):
+                if k in errors:
+                    runner._failed(po, record, record.offset, errors[k], "Delivering what the handler produced")
+                else:
+                    po.finish(record.offset)
+        if not runner._auto_commit:
+            runner._kick_commit()
+
+# %% ../../nbs/06_consumer.ipynb
+@patch
+def _settle_later(self: ConsumerRunner, unit: UnitDeliveries) -> None:
+    "Settle a sealed `unit` once its deliveries are done, after the units sealed before it."
+    self._settling.append(unit)
+    if self._settler is None or self._settler.done():
+        self._settler = asyncio.get_running_loop().create_task(self._settle_in_order())
+
+
+def _wake(waiter: "asyncio.Future[None]", _: object) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+@patch
+async def _settle_in_order(self: ConsumerRunner) -> None:
+    "The settler: settle the queued units in order, waiting on one pending delivery at a time; ends when idle."
+    queue, loop = self._settling, asyncio.get_running_loop()
+    while queue:
+        unit = queue[0]
+        pending = unit._scan()
+        if pending is None:
+            queue.popleft()
+            unit._settle()
+            continue
+        waiter = loop.create_future()
+        pending.add_done_callback(partial(_wake, waiter))
+        await waiter
 
 # %% ../../nbs/06_consumer.ipynb
 @patch
@@ -429,6 +503,63 @@ async def _handle_batch(self: ConsumerRunner, po: PartitionOffsets, records: lis
         return po.finish(last)
     metas = [EventMetadata.create_event_metadata(r) for r in records] if self._wants_meta else None
     await self._run_handler(po, records, last, msgs, metas)
+
+# %% ../../nbs/06_consumer.ipynb
+@patch
+async def _handle_chunk(self: ConsumerRunner, po: PartitionOffsets, records: list[ConsumerRecord[Any, Any]]) -> None:
+    "Single mode, in order: handle one partition's records of a poll in one delivery scope, cut where one fails."
+    decode, model, call, wants_meta = self._decode, self._model, self._call, self._wants_meta
+    direct = self._observer is None and self._is_async
+    i, n = 0, len(records)
+    while i < n:
+        chunk = ChunkDeliveries(self, po)
+        failed: BaseException | None = None
+        msg = meta = None
+        with collect_deliveries(chunk):
+            try:
+                while i < n:
+                    record = records[i]
+                    if po.revoked or self._stopping or (self._parked and po in self._parked):
+                        break
+                    try:
+                        msg = decode(record.value, model)
+                    except Exception as e:
+                        failed, msg = e, None
+                        break
+                    meta = EventMetadata.create_event_metadata(record) if wants_meta else None
+                    chunk.source, sent = len(chunk.records), len(chunk._sent)
+                    try:
+                        if direct:
+                            await call(msg, meta)
+                        elif self._observer is not None:
+                            await self._observed(record, msg, meta)
+                        else:
+                            await self._in_thread(msg, meta)
+                    except asyncio.CancelledError:
+                        raise
+                    except BaseException as e:
+                        del chunk._sent[sent:]  # what the failed call sent is ignored, as with `drop`
+                        failed = e
+                        break
+                    chunk.records.append(record)
+                    i += 1
+            finally:
+                chunk.seal()
+        if i == n:
+            return
+        record = records[i]
+        if failed is None:  # revoked, stopping, or parked for a retry
+            if po.revoked or self._stopping:
+                for _ in range(n - i):
+                    po.abandon()
+            else:
+                self._parked[po].backlog.extend(records[i:])
+            return
+        i += 1
+        if msg is None:
+            self._failed(po, record, record.offset, failed, "Decoding")
+        else:
+            await self._run_handler(po, record, record.offset, msg, meta, failed)
 
 # %% ../../nbs/06_consumer.ipynb
 @patch
@@ -728,6 +859,8 @@ async def _shutdown(self: ConsumerRunner) -> None:
     except Exception as e:
         logger.error("Consumer for %r: stopping raised %r", self.spec.topic, e, exc_info=e)
     finally:
+        if self._settler is not None:  # units still waiting for deliveries after graceful_timeout: uncommitted
+            self._settler.cancel()
         for task in list(self._dead_lettering):  # still waiting for Kafka after graceful_timeout: uncommitted
             task.cancel()
         if self._kick is not None:
@@ -746,6 +879,7 @@ async def _poll_loop(self: ConsumerRunner) -> None:
     client, tracker, executor = self._client, self._tracker, self.executor
     assert client is not None
     batch, job = self.spec.batch, (self._handle_batch if self.spec.batch else self._handle_one)
+    in_order = not batch and type(executor) is SequentialExecutor  # the chunked path (`_handle_chunk`)
     loop = asyncio.get_running_loop()
     while not self._stopping:
         timeout = POLL_TIMEOUT_MS
@@ -770,7 +904,10 @@ async def _poll_loop(self: ConsumerRunner) -> None:
                 await executor.submit(partial(job, po), [records])
             else:
                 po.begin_many([r.offset for r in records])
-                await executor.submit(partial(job, po), records)
+                if in_order:
+                    await self._handle_chunk(po, records)
+                else:
+                    await executor.submit(partial(job, po), records)
         self._kick_commit()  # what the last polls finished, at once: a crash repeats only what was in flight
 
 @patch

@@ -131,8 +131,7 @@ class TxnUnit(UnitDeliveries):
     def seal(self) -> None:
         "The handler returned: settle now, or when the last delivery is done."
         self._sealed = True
-        if self._outstanding == 0:
-            self._settle()
+        self._settle_when_delivered()
 
     def drop(self) -> None:
         "The handler failed: the unit leaves the transaction without settling."

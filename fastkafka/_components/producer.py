@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from .events import KafkaEvent
 from .helpers import resolved_hints
 from .logger import get_logger
-from .transport import ProducerClient, is_transient
+from .transport import ProducerClient, RecoveringProducer, is_transient
 
 logger = get_logger(__name__)
 
@@ -228,6 +228,8 @@ async def send_again(
         outage.failed(topic, error)
         await asyncio.sleep(delay)
         delay = min(delay * 2, RETRY_MAX_S)
+        if isinstance(client, RecoveringProducer):  # a failure it has not seen yet makes it take a fresh client
+            client.check(everything=True)
         try:
             fut = await client.send(topic, value, key=key, headers=headers)
         except Exception as e:
@@ -304,11 +306,12 @@ def producer_wrapper(
                 else:
                     if pending.transactional:
                         client = pending.client_for(client)
+                    record = (client, topic, v, None, None)
                     try:
                         fut = await client.send(topic, v)
                     except Exception as e:
-                        fut = await send_again(e, (client, topic, v, None, None), pending)
-                    pending.add(fut, (client, topic, v, None, None))
+                        fut = await send_again(e, record, pending)
+                    pending.add(fut, record)
             else:
                 pending = _deliveries.get()
                 await send_records(_client(sender, pending), topic, to_records(value, encoder), pending)

@@ -9,15 +9,15 @@ __all__ = ['logger', 'ProducerClient', 'ConsumerClient', 'Transport', 'Transacti
 
 # %% ../../nbs/04_transport.ipynb
 import asyncio
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from functools import partial
 from typing import Any, Protocol, cast, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber
 from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 
 from .logger import get_logger
@@ -88,6 +88,7 @@ class RecoveringProducer:
         self._client: ProducerClient | None = None
         self._broken: ProducerClient | None = None  # the client whose delivery failed
         self._lock = asyncio.Lock()
+        self._unseen: deque[asyncio.Future[Any]] = deque()  # the current client's deliveries not yet looked at
 
     async def start(self) -> None:
         self._client = self._factory()
@@ -102,9 +103,21 @@ class RecoveringProducer:
             raise RuntimeError("the producer client is not started")
         return self._client
 
-    def _watch(self, client: ProducerClient, fut: "asyncio.Future[Any]") -> None:
-        if not fut.cancelled() and fut.exception() is not None and client is self._client:
-            self._broken = client
+    def check(
+        self,
+        everything: bool = False,  # look at every delivery, not only those settled in order
+    ) -> None:
+        "Look at the current client's settled deliveries, oldest first; a failed one marks the client broken."
+        unseen = self._unseen
+        while unseen and unseen[0].done():
+            fut = unseen.popleft()
+            if not fut.cancelled() and fut.exception() is not None:
+                self._broken = self._client
+                unseen.clear()
+                return
+        if everything and any(f.done() and not f.cancelled() and f.exception() is not None for f in unseen):
+            self._broken = self._client
+            unseen.clear()
 
     async def _recover(self) -> None:
         async with self._lock:
@@ -123,6 +136,7 @@ class RecoveringProducer:
                     logger.debug("Stopping a replacement client that failed to start raised", exc_info=True)
                 raise
             self._client, self._broken = new, None
+            self._unseen = deque()
         try:
             await old.stop()
         except Exception as e:
@@ -131,15 +145,14 @@ class RecoveringProducer:
         self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None,
         timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
     ) -> "asyncio.Future[RecordMetadata]":
+        unseen = self._unseen
+        if unseen and unseen[0].done():
+            self.check()
         if self._broken is not None:
             await self._recover()
-        client = self._current()
-        fut = await client.send(topic, value, key=key, partition=partition, timestamp_ms=timestamp_ms,
-                                headers=headers)
-        if fut.done():  # already acknowledged (an in-memory broker): no callback to schedule
-            self._watch(client, fut)
-        else:
-            fut.add_done_callback(partial(self._watch, client))
+        fut = await self._current().send(topic, value, key=key, partition=partition, timestamp_ms=timestamp_ms,
+                                         headers=headers)
+        unseen.append(fut)  # looked at by a later send: no callback (an event-loop turn) per delivery
         return fut
 
     async def send_and_wait(
@@ -177,7 +190,8 @@ def is_transient(
     exc: BaseException,  # an error raised by a client, or by a delivery future
 ) -> bool:
     "True when `exc` means Kafka was unreachable (or leaderless) and the same request can succeed later."
-    return isinstance(exc, KafkaTimeoutError) or (isinstance(exc, KafkaError) and bool(exc.retriable))
+    return isinstance(exc, (KafkaTimeoutError, OutOfOrderSequenceNumber)) or (
+        isinstance(exc, KafkaError) and bool(exc.retriable))
 
 # %% ../../nbs/04_transport.ipynb
 _current_transport: ContextVar[Transport | None] = ContextVar("fastkafka_transport", default=None)
