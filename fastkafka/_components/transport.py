@@ -150,8 +150,10 @@ class RecoveringProducer:
             self.check()
         if self._broken is not None:
             await self._recover()
-        fut = await self._current().send(topic, value, key=key, partition=partition, timestamp_ms=timestamp_ms,
-                                         headers=headers)
+        client = self._client
+        if client is None:
+            raise RuntimeError("the producer client is not started")
+        fut = await client.send(topic, value, key, partition, timestamp_ms, headers)
         unseen.append(fut)  # looked at by a later send: no callback (an event-loop turn) per delivery
         return fut
 
