@@ -15,6 +15,10 @@ output records Kafka has acknowledged (at-least-once):
   acknowledgements and commit, before the next poll;
 * rd-hand-tuned: the hand-tuned loop below on the clients of fastkafka's librdkafka transport (the same code: they
   take aiokafka's arguments and return its structs): the transport's own ceiling;
+* rd-raw: raw confluent-kafka with no asyncio at all, the librdkafka ceiling for this work in Python: one thread
+  consumes 500 records at a time, validates, builds and produces each (no per-record callback: delivery reports
+  only for errors, which fail the run), and after every 16 such batches (8,000 records) waits for the producer's queue to drain
+  (`flush`) and commits the consumed offsets (at-least-once);
 * hand-tuned: raw aiokafka, THE BASELINE: it keeps polling; each poll's delivery futures and last offsets go to
   a window that a background task drains in order, awaiting the acknowledgements and committing the latest
   offsets that are fully acknowledged (polls that finished meanwhile are coalesced into one commit). At most K
@@ -58,7 +62,7 @@ from aiokafka.structs import TopicPartition
 from pydantic import BaseModel
 
 POLL = 100  # max_poll_records, FastKafka's default
-LOOPS = ("single", "batch", "rd-single", "rd-batch", "naive", "hand-tuned", "rd-hand-tuned")
+LOOPS = ("single", "batch", "rd-single", "rd-batch", "naive", "hand-tuned", "rd-hand-tuned", "rd-raw")
 FASTKAFKA_LOOPS = ("single", "batch", "rd-single", "rd-batch")
 BASELINE = "hand-tuned"
 WARMUP = 5000  # messages of the untimed warm-up run (broker page cache, first connections)
@@ -302,6 +306,51 @@ async def run_tuned(bootstrap: str, src: str, dst: str, n: int, inflight: int,
     return figures, group
 
 
+def run_rd_raw(bootstrap: str, src: str, dst: str, n: int) -> tuple[dict[str, float], str]:
+    "Raw confluent-kafka, synchronous: consume, validate, produce; every 16 batches flush, then commit."
+    import confluent_kafka as ck
+
+    group = uuid.uuid4().hex
+    clock = Clock(n)
+    failures: list[Any] = []
+    consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                            "enable.auto.commit": False, "enable.partition.eof": False})
+    producer = ck.Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                            "delivery.report.only.error": True, "on_delivery": lambda err, msg: failures.append(err)})
+    consumer.subscribe([src])
+    try:
+        batches = 0
+        while clock.count < n:
+            messages = consumer.consume(500, 1.0)
+            if not messages:
+                continue
+            if not clock.t0:
+                clock.start()
+            produce, validate = producer.produce, Reading.model_validate_json
+            for m in messages:
+                if m.error() is not None:
+                    raise SystemExit(f"consume failed: {m.error()}")
+                out = scale(validate(m.value()))
+                try:
+                    produce(dst, out.model_dump_json().encode())
+                except BufferError:
+                    producer.poll(0.1)
+                    produce(dst, out.model_dump_json().encode())
+            producer.poll(0)
+            clock.tick(len(messages))
+            batches += 1
+            if batches % 16 == 0 or clock.count >= n:
+                producer.flush()  # every record so far acknowledged: what was consumed may be committed
+                if failures:
+                    raise SystemExit(f"deliveries failed: {failures[:3]}")
+                consumer.commit(asynchronous=False)
+        producer.flush()
+        figures = clock.result()
+    finally:
+        consumer.close()
+    return figures, group
+
+
 async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
@@ -336,6 +385,8 @@ async def child(loop: str, bootstrap: str, src: str, n: int, partitions: int, in
     if loop in FASTKAFKA_LOOPS:
         figures, group = await run_fastkafka(bootstrap, src, dst, n, batch=loop.endswith("batch"),
                                              transport="librdkafka" if loop.startswith("rd-") else "aiokafka")
+    elif loop == "rd-raw":
+        figures, group = run_rd_raw(bootstrap, src, dst, n)
     elif loop == "naive":
         figures, group = await run_naive(bootstrap, src, dst, n)
     else:
@@ -403,7 +454,7 @@ async def main(args: argparse.Namespace) -> None:
     base = statistics.median(base_rates)
     print(f"\n{n:,} messages of {size} bytes, {partitions} partitions, {rounds} rounds (loop order rotated per "
           "round); single and batch are FastKafka on aiokafka, rd-single and rd-batch FastKafka on librdkafka, "
-          "naive and hand-tuned raw aiokafka, rd-hand-tuned the same loop on the librdkafka transport's clients; "
+          "naive and hand-tuned raw aiokafka, rd-hand-tuned the same loop on the librdkafka transport's clients, rd-raw raw synchronous confluent-kafka; "
           "ratio = median of the per-round ratios to the hand-tuned run of the same round\n")
     print("| loop | msg/s | hand-tuned msg/s | ratio | min ratio | max ratio | CPU us/msg | peak RSS MB "
           "| RSS growth MB |")
