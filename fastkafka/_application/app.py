@@ -71,7 +71,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _APP_OWN = ("title", "description", "version", "contact", "kafka_brokers", "root_path", "lifespan", "transport",
             "processing_guarantee")
 _CONSUMES_OWN = ("topic", "decoder", "executor", "brokers", "prefix", "description", "retry",
-                 "dead_letter_topic", "processing_guarantee")  # suggested for near misses
+                 "dead_letter_topic", "processing_guarantee", "max_in_flight")  # suggested for near misses
 _PRODUCES_OWN = ("topic", "encoder", "prefix", "brokers", "description")
 
 
@@ -240,6 +240,7 @@ def consumes(
     retry: Retry | int | None = None,  # call a failing handler again: a `Retry`, or the number of calls; None: never
     dead_letter_topic: str | bool | None = None,  # True: "<topic>-dlt"; a name; None: failed messages are skipped
     processing_guarantee: str | None = None,  # "at_least_once" or "exactly_once" (transactions); None: the app's
+    max_in_flight: int = 10_000,  # most handled messages whose output is not yet acknowledged; polling waits above
     **kwargs: Any,
 ) -> Callable[[F], F]:  # a decorator that registers the function and returns it
     "Register the decorated function to be called with each message (or batch) consumed from `topic`."
@@ -247,6 +248,9 @@ def consumes(
     decode, decoder_name = resolve_decoder(decoder)
     get_executor(executor)  # an unknown name fails here, not at start
     policy = retry_policy(retry)
+    if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
+        raise ValueError(f"@app.consumes(max_in_flight={max_in_flight!r}): it must be a whole number of messages, "
+                         "at least 1 (default 10000)")
     if dead_letter_topic is not None and not isinstance(dead_letter_topic, (bool, str)):
         dead_letter_topic_name(topic or "<topic>", dead_letter_topic)  # the error names the value and what is allowed
     override = check_brokers_override(self._kafka_brokers, brokers)
@@ -265,6 +269,7 @@ def consumes(
             executor=executor if executor is not None else "SequentialExecutor", brokers=override,
             description=description or inspect.getdoc(func), kwargs=kwargs, retry=policy,
             dead_letter_topic=dead_letter_topic_name(t, dead_letter_topic), processing_guarantee=checked,
+            max_in_flight=max_in_flight,
         ))
         _expose(self, func.__name__, func)
         return func

@@ -23,6 +23,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
+from .encoder.json import json_decoder
 from .events import EventMetadata
 from .helpers import list_item, resolved_hints
 from fastkafka._components.executors import (
@@ -133,10 +134,11 @@ class ConsumerRunner:
             type(func).__call__)
         self._in_thread = asyncify(self._call, abandon_on_cancel=True)  # how a plain `def` handler is called
         self._decode, self._model = spec.decoder, spec.message_type
+        self._max_in_flight = spec.max_in_flight
         # json into a model: pydantic's validator itself (half the cost of the wrapper); a failure is decoded again
         # by `spec.decoder`, which raises the documented error
         self._fast_decode: Callable[[Any], Any] | None = (
-            spec.message_type.__pydantic_validator__.validate_json if spec.decoder_name == "json"
+            spec.message_type.__pydantic_validator__.validate_json if spec.decoder is json_decoder
             and isinstance(spec.message_type, type) and issubclass(spec.message_type, BaseModel) else None)
         limit, cap = config.get("max_poll_records"), self.executor.max_buffer_size
         self._max_records = cap if limit is None or cap < limit else None
@@ -165,6 +167,8 @@ class ConsumerRunner:
         self._parked: dict[PartitionOffsets, _Parked] = {}  # partitions waiting for a retry that is due later
         self._dead_lettering: set[asyncio.Task[None]] = set()
         self._settling: deque[Any] = deque()  # sealed units waiting for deliveries, in order (UnitDeliveries)
+        self._unsettled = 0  # messages of those units
+        self._room: asyncio.Future[None] | None = None  # the poll loop waits on it while `_unsettled` is too high
         self._settler: asyncio.Task[None] | None = None  # the task settling them
         self.joined = self._group_id is None  # False until the group's first assignment arrives (08_health)
 
@@ -202,6 +206,7 @@ class ConsumerRunner:
     _run_handler: Callable[..., Coroutine[Any, Any, None]]
     _settle_later: Callable[[Any], None]
     _settle_in_order: Callable[[], Coroutine[Any, Any, None]]
+    _wait_for_room: Callable[[], Coroutine[Any, Any, None]]
     _log_retry: Callable[..., None]
     _park: Callable[..., None]
     _retry_parked: Callable[[PartitionOffsets], Coroutine[Any, Any, None]]
@@ -300,6 +305,11 @@ class UnitDeliveries(PendingDeliveries):
     def __len__(self) -> int:
         return len(self._sent)
 
+    @property
+    def size(self) -> int:
+        "How many messages the unit stands for."
+        return len(self._where) if isinstance(self._where, list) else 1
+
     def add(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
         "Track one delivery future (from any thread); `record` lets a delivery that found Kafka away be resent."
         if threading.get_ident() != self._thread:
@@ -387,6 +397,7 @@ class ChunkDeliveries(UnitDeliveries):
     def __init__(self, runner: ConsumerRunner, po: PartitionOffsets) -> None:
         super().__init__(runner, po, None, -1)
         self.records: list[Any] = []  # the messages whose handler returned, in order; `source` indexes them
+        self._where = self.records  # what `size` counts
         self._errors: dict[int, BaseException] | None = None  # failed deliveries, by message
 
     def _failure(self, source: int, error: BaseException) -> None:
@@ -422,6 +433,7 @@ class ChunkDeliveries(UnitDeliveries):
 def _settle_later(self: ConsumerRunner, unit: UnitDeliveries) -> None:
     "Settle a sealed `unit` once its deliveries are done, after the units sealed before it."
     self._settling.append(unit)
+    self._unsettled += unit.size
     if self._settler is None or self._settler.done():
         self._settler = asyncio.get_running_loop().create_task(self._settle_in_order())
 
@@ -440,11 +452,32 @@ async def _settle_in_order(self: ConsumerRunner) -> None:
         pending = unit._scan()
         if pending is None:
             queue.popleft()
+            self._unsettled -= unit.size
             unit._settle()
+            if self._room is not None and self._unsettled < self._max_in_flight and not self._room.done():
+                self._room.set_result(None)
             continue
         waiter = loop.create_future()
         pending.add_done_callback(partial(_wake, waiter))
         await waiter
+
+# %% ../../nbs/06_consumer.ipynb
+@patch
+async def _wait_for_room(self: ConsumerRunner) -> None:
+    "Wait until fewer than `max_in_flight` handled messages await acknowledgements (at most one poll timeout)."
+    loop = asyncio.get_running_loop()
+    self._room = room = loop.create_future()
+    wait = POLL_TIMEOUT_MS / 1000
+    if self._parked:  # a retry that falls due is made on time
+        waiting = [p.due for p in self._parked.values() if not p.running]
+        if waiting:
+            wait = max(0.0, min(wait, min(waiting) - loop.time()))
+    try:
+        await asyncio.wait_for(asyncio.shield(room), wait)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        self._room = None
 
 # %% ../../nbs/06_consumer.ipynb
 @patch
@@ -890,6 +923,11 @@ async def _poll_loop(self: ConsumerRunner) -> None:
     in_order = not batch and type(executor) is SequentialExecutor  # the chunked path (`_handle_chunk`)
     loop = asyncio.get_running_loop()
     while not self._stopping:
+        if self._unsettled >= self._max_in_flight:  # bounded memory: wait for acknowledgements first
+            await self._wait_for_room()
+            if self._parked:
+                await self._submit_due()
+            continue
         timeout = POLL_TIMEOUT_MS
         if self._parked:  # retries that are due run first; the poll waits no longer than the next one
             await self._submit_due()
@@ -936,6 +974,8 @@ def _request_stop(self: ConsumerRunner) -> "asyncio.Task[None]":
     if self._shutdown_task is None:
         self._stopping = True
         self._drop_parked()
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
         if self._in_poll and self._task is not None:
             self._task.cancel()  # wake the poll; nothing else is interrupted
         self._shutdown_task = asyncio.get_running_loop().create_task(self._shutdown())

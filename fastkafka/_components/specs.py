@@ -35,6 +35,7 @@ class ConsumerSpec:
     retry: Retry | None = None  # how a failing handler is called again; None: it is not
     dead_letter_topic: str | None = None  # where what cannot be handled goes; None: logged and skipped
     processing_guarantee: str = "at_least_once"  # or "exactly_once": transactions (see 06a_exactly_once)
+    max_in_flight: int = 10_000  # most handled messages awaiting acknowledgements; polling pauses above it
 
 # %% ../../nbs/03a_specs.ipynb
 @dataclass(frozen=True)
