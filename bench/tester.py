@@ -1,18 +1,32 @@
 """Tester benchmark: round-trip throughput and enter+exit time, on the in-memory broker.
 
     python bench/tester.py [--messages 20000] [--cycles 50]
+    python bench/tester.py --before db5f558 [--rounds 5]   # an older revision against this tree, in one run
 
 Round trip: `tester.to_input(msg)` -> the app's consumer -> the app's producer -> the tester's observer
 (`tester.on_output`), for N messages, timed until the observer has seen all N. The baseline, measured in the
 same run, does the same hops by hand with the in-memory broker's clients and pydantic (no app, no Tester, no
 mocks): it is what the Tester's machinery is compared with. Enter+exit: `async with Tester(app): pass` for the
 same two-function app, averaged over the cycles. Not a test: it prints figures.
+
+With `--before REV`, the package of git revision REV ("before", extracted with `git archive` into a temporary
+folder) and this tree's package ("after") are measured alternately, A B A B ..., each round in a fresh
+subprocess whose PYTHONPATH points at its package (this same script runs both); it prints each side's median
+figures and the median (min, max) of the per-round after/before ratios, so a busy host slows both sides alike.
 """
 import argparse
 import asyncio
 import gc
+import json
 import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -111,12 +125,29 @@ async def enter_exit(cycles: int) -> float:
     return (time.perf_counter() - t0) / cycles
 
 
-async def main(n: int, cycles: int) -> None:
+async def measure(n: int, cycles: int) -> dict[str, float]:
+    "Every figure of one run, in this process."
     await tester_round_trip(min(n, 1000))  # warm-up
     rate, rate_cpu = await tester_round_trip(n)
     base, base_cpu = await baseline_round_trip(n)
     per_cycle = await enter_exit(cycles)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {"rate": rate, "rate_cpu": rate_cpu, "base": base, "base_cpu": base_cpu, "enter_exit_ms": per_cycle * 1000}
+
+
+def load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def header() -> None:
+    print("$ " + shlex.join([Path(sys.executable).name, *sys.argv]))
+
+
+async def main(n: int, cycles: int) -> None:
+    f = await measure(n, cycles)
+    rate, rate_cpu, base, base_cpu = f["rate"], f["rate_cpu"], f["base"], f["base_cpu"]
+    per_cycle = f["enter_exit_ms"] / 1000
+    load = load_average()
+    header()
     print(f"{n:,} messages, {os.cpu_count()} CPUs, load average {load:.1f} (other processes slow wall-clock figures)")
     print("                      wall clock   per CPU second")
     print(f"Tester round trip:   {rate:>9,.0f}/s   {rate_cpu:>9,.0f}/s   (target >= 20,000 msg/s)")
@@ -125,9 +156,78 @@ async def main(n: int, cycles: int) -> None:
     print(f"enter+exit:          {per_cycle * 1000:>9.2f} ms  (two-function app, mean of {cycles}; target < 50 ms)")
 
 
+def extract(rev: str, into: str) -> str:
+    "The `fastkafka` package of git revision `rev`, written under `into`; returns its PYTHONPATH entry."
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "fastkafka"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", into], input=archive.stdout, check=True)
+    return into
+
+
+def child(path: str, n: int, cycles: int) -> dict[str, Any]:
+    "One run of this script in a fresh process importing `fastkafka` from `path`."
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([path, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out = subprocess.run([sys.executable, __file__, "--json", "--messages", str(n), "--cycles", str(cycles)],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def compare(before: str, rounds: int, n: int, cycles: int) -> None:
+    "Measure revision `before` and this tree alternately, `rounds` times each; print medians and ratios."
+    here = str(Path(__file__).resolve().parent.parent)
+    load0 = load_average()
+    with tempfile.TemporaryDirectory(prefix="fk-before-") as tmp:
+        old = extract(before, tmp)
+        runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+        for _ in range(rounds):
+            runs["before"].append(child(old, n, cycles))
+            runs["after"].append(child(here, n, cycles))
+    sha = subprocess.run(["git", "-C", here, "rev-parse", "--short", before], capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "fastkafka"], capture_output=True,
+                           text=True).stdout
+    head = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    header()
+    print(f"{n:,} messages x {rounds} rounds, alternating before/after, each in a fresh process; "
+          f"{os.cpu_count()} CPUs, load average {load0:.1f} at start, {load_average():.1f} at end")
+    print(f"before: {before} ({sha.strip()}), package {runs['before'][0]['package']}")
+    print(f"after:  this tree (HEAD {head.strip()}{', uncommitted changes' if dirty.strip() else ''}), "
+          f"package {runs['after'][0]['package']}")
+
+    def med(side: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[side])
+
+    def ratios(key: str, invert: bool = False) -> str:
+        pairs = zip(runs["before"], runs["after"], strict=True)
+        rs = [(b[key] / a[key]) if invert else (a[key] / b[key]) for b, a in pairs]
+        return f"{statistics.median(rs):5.2f}x  ({min(rs):.2f} - {max(rs):.2f})"
+
+    print("                         before (median)   after (median)   after/before per round: median (min - max)")
+    for label, key in [("Tester round trip, wall", "rate"), ("Tester round trip, CPU", "rate_cpu"),
+                       ("baseline by hand, wall", "base"), ("baseline by hand, CPU", "base_cpu")]:
+        print(f"{label:24s} {med('before', key):>11,.0f}/s   {med('after', key):>11,.0f}/s     {ratios(key)}")
+    print(f"{'enter+exit':24s} {med('before', 'enter_exit_ms'):>11.2f} ms  {med('after', 'enter_exit_ms'):>11.2f} ms"
+          f"     {ratios('enter_exit_ms', invert=True)} (before/after: > 1 is faster)")
+    print("Tester/baseline, wall:   "
+          f"{statistics.median(r['rate'] / r['base'] for r in runs['before']):>11.2f}     "
+          f"{statistics.median(r['rate'] / r['base'] for r in runs['after']):>11.2f}")
+    print("per round (msg/s, wall): " + "; ".join(
+        f"{b['rate']:,.0f} -> {a['rate']:,.0f}" for b, a in zip(runs["before"], runs["after"], strict=True)))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--cycles", type=int, default=50)
+    parser.add_argument("--before", metavar="REV", help="git revision to compare this tree with (e.g. db5f558)")
+    parser.add_argument("--rounds", type=int, default=5, help="with --before: runs of each side, alternating")
+    parser.add_argument("--json", action="store_true", help="print the figures of one run as JSON (used by --before)")
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.cycles))
+    if args.before:
+        compare(args.before, args.rounds, args.messages, args.cycles)
+    elif args.json:
+        import fastkafka
+
+        figures: dict[str, Any] = asyncio.run(measure(args.messages, args.cycles))
+        print(json.dumps({**figures, "package": str(Path(fastkafka.__file__).parent)}))
+    else:
+        asyncio.run(main(args.messages, args.cycles))

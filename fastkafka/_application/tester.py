@@ -25,7 +25,10 @@ from .._components.brokers import consumer_config, producer_config
 from .._components.connect import SECURITY_KEYS, start_client
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.logger import get_logger
-from .._components.mocks import QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies
+from .._components.encoder.json import json_decoder
+from fastkafka._components.mocks import (
+    QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies, notify_calls, recorder,
+)
 from .._components.producer import Records, to_records
 from .._components.retry import DeadLetter
 from .._components.specs import ConsumerSpec, ProducerSpec
@@ -102,17 +105,25 @@ class MirrorReceiver:
     async def deliver(self, records: list[ConsumerRecord], on_error: Callable[[BaseException], None]) -> None:
         "Decode `records` and call the mock with each message."
         decode, mock = self.decode, self.mock
-        for record in records:
-            try:
-                msg = decode(record.value)
-            except Exception as e:
-                logger.error("The Tester could not decode a record of %r (offset %d): %r", self.topic,
-                             record.offset, e)
-                on_error(e)
-                continue
-            res = mock(msg)
-            if res is not QUEUED:
-                await res
+        record_call = recorder(mock)  # a mock no test configured: its calls are queued, waiters woken once
+        try:
+            for record in records:
+                try:
+                    msg = decode(record.value)
+                except Exception as e:
+                    logger.error("The Tester could not decode a record of %r (offset %d): %r", self.topic,
+                                 record.offset, e)
+                    on_error(e)
+                    continue
+                if record_call is not None:
+                    record_call(msg)
+                    continue
+                res = mock(msg)
+                if res is not QUEUED:
+                    await res
+        finally:
+            if record_call is not None:
+                notify_calls(mock)
 
     def __repr__(self) -> str:
         return f"MirrorReceiver({self.__name__!r}, topic={self.topic!r})"
@@ -245,7 +256,27 @@ def mirror_decoder(
         return (lambda raw: raw), (
             f"tester.{name} records the raw bytes of {spec.topic!r}: {why}, and the Tester knows no decoder for it; "
             f"give one with Tester(app, decoders={{{spec.topic!r}: your_decoder}}) (called as decoder(raw, model))")
+    if decode is json_decoder and isinstance(model, type) and issubclass(model, BaseModel):
+        return _json_model_decoder(model), None
     return (lambda raw: decode(raw, model)), None
+
+
+def _json_model_decoder(model: type[BaseModel]) -> Callable[[bytes], Any]:
+    "`json_decoder(raw, model)`, minus its dispatch: pydantic's validator, with json_decoder's errors."
+    validate: Callable[[bytes], Any] | None = None
+
+    def decode(raw: bytes) -> Any:
+        nonlocal validate
+        if validate is not None:
+            try:
+                return validate(raw)
+            except Exception:
+                pass  # json_decoder says what went wrong, in its words
+        elif model.__pydantic_complete__:  # the validator is built (a model with forward references waits)
+            validate = model.__pydantic_validator__.validate_json
+        return json_decoder(raw, model)
+
+    return decode
 
 # %% ../../nbs/10_tester.ipynb
 class DeadLetterLog:

@@ -83,11 +83,11 @@ class _Partition:
         return _tuple_new(RecordMetadata, (tp.topic, tp.partition, tp, offset, timestamp_ms, 0, 0))
 
     def wake(self) -> None:
-        "Wake the consumers waiting on this partition."
+        "Wake the consumers waiting on this partition (a consumer not waiting reads it at its next poll anyway)."
         for consumer in self.watchers:
-            wakeup = consumer._wakeup
-            if wakeup is not None and not wakeup.is_set():
-                wakeup.set()
+            if consumer._waiting:
+                consumer._waiting = False
+                consumer._wakeup.set()  # type: ignore[union-attr]
 
     def mark(self) -> int:
         "Append a transaction marker: like Kafka's commit and abort markers, it takes an offset and no one reads it."
@@ -117,6 +117,7 @@ class _TxnLog:
 
 _VALUE_SIZE = 9  # index of serialized_value_size in a row
 _tuple_new = tuple.__new__  # builds a NamedTuple (RecordMetadata) without its Python-level __new__
+_Future = asyncio.Future
 
 # %% ../../nbs/09_in_memory_broker.ipynb
 class _ClusterView:
@@ -333,13 +334,17 @@ class _ProducerBase:
         self._key_serializer, self._value_serializer = cfg["key_serializer"], cfg["value_serializer"]
         self._max_request_size: int = cfg["max_request_size"]
         self._rough_limit = self._max_request_size // 2  # smaller records need no exact size
+        self._plain = self._key_serializer is None and self._value_serializer is None
+        self._small_value = self._rough_limit - 64  # a lone bytes value shorter than this needs no size check
         self._topics = self._cluster.topics
         self._state = "new"
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop it started on: its futures belong to it
 
     async def start(self) -> None:
         "Connect (nothing to do in memory); a stopped producer cannot be restarted."
         if self._state != "new":
             raise IllegalStateError(f"InMemoryProducer.start() called on a {self._state} producer; create a new one")
+        self._loop = asyncio.get_running_loop()  # like aiokafka's producer, it belongs to one loop
         self._state = "started"
 
     async def stop(self) -> None:
@@ -370,19 +375,23 @@ class InMemoryProducer(_ProducerBase):
         "Store one record; the returned future holds its `RecordMetadata`."
         if self._state != "started":
             self._check_started()
-        if value is None and key is None:
-            raise ValueError("Need at least one: key or value")
-        if self._key_serializer is not None:
-            key = self._key_serializer(key)
-        if self._value_serializer is not None:
-            value = self._value_serializer(value)
-        hdrs = tuple(headers) if headers else ()
-        rough = (len(key) if key else 0) + (len(value) if value else 0) + 64
-        if hdrs:
-            rough += sum(len(k) + (len(v) if v else 0) + 16 for k, v in hdrs)
-        if rough > self._rough_limit:  # only a large record needs the exact size
-            if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(hdrs)) > self._max_request_size:
-                raise MessageSizeTooLargeError(f"The message is larger than max_request_size={self._max_request_size}")
+        if key is None and not headers and self._plain and type(value) is bytes and len(value) < self._small_value:
+            hdrs: tuple[tuple[str, bytes], ...] = ()  # the common case: a small value, nothing else to check
+        else:
+            if value is None and key is None:
+                raise ValueError("Need at least one: key or value")
+            if self._key_serializer is not None:
+                key = self._key_serializer(key)
+            if self._value_serializer is not None:
+                value = self._value_serializer(value)
+            hdrs = tuple(headers) if headers else ()
+            rough = (len(key) if key else 0) + (len(value) if value else 0) + 64
+            if hdrs:
+                rough += sum(len(k) + (len(v) if v else 0) + 16 for k, v in hdrs)
+            if rough > self._rough_limit:  # only a large record needs the exact size
+                if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(hdrs)) > self._max_request_size:
+                    raise MessageSizeTooLargeError(
+                        f"The message is larger than max_request_size={self._max_request_size}")
         parts = self._topics.get(topic) or self._cluster.topic(topic)
         n = len(parts)
         if partition is None:
@@ -394,9 +403,18 @@ class InMemoryProducer(_ProducerBase):
         elif not 0 <= partition < n:
             raise ValueError(f"Unrecognized partition {partition} for topic {topic!r} (partitions 0..{n - 1})")
         stamp = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
-        fut: asyncio.Future[RecordMetadata] = asyncio.Future(loop=asyncio.get_running_loop())
-        fut.set_result(parts[partition].append(key, value, stamp, hdrs))  # acknowledged when send returns
-        return fut
+        part = parts[partition]  # what _Partition.append does, inline: this runs for every record
+        rows, tp = part.rows, part.tp
+        offset = len(rows)
+        rows.append((tp.topic, tp.partition, offset, stamp, 0, key, value, None,
+                     len(key) if key is not None else -1, len(value) if value is not None else -1, hdrs))
+        for consumer in part.watchers:
+            if consumer._waiting:
+                consumer._waiting = False
+                consumer._wakeup.set()  # type: ignore[union-attr]
+        fut: asyncio.Future[RecordMetadata] = _Future(loop=self._loop)
+        fut.set_result(_tuple_new(RecordMetadata, (tp.topic, tp.partition, tp, offset, stamp, 0, 0)))
+        return fut  # acknowledged when send returns
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None,
                             timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
@@ -540,6 +558,7 @@ class _ConsumerBase:
         self._paused: set[TopicPartition] = set()  # assigned partitions `getmany` leaves alone (pause/resume)
         self._started = self._closed = self._reassigning = False
         self._wakeup: asyncio.Event | None = None
+        self._waiting = False  # True while a getmany waits on `_wakeup`: only then a new record needs to set it
         self._last_autocommit, self._rotation = 0.0, 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -776,9 +795,11 @@ class _ConsumerPoll(_ConsumerFetch):
             # poll loop cancelled then would never end; a timer wakes us at the deadline instead
             expired: list[bool] = []
             timer = loop.call_later(remaining, self._expire, expired)
+            self._waiting = True
             try:
                 await self._wakeup.wait()
             finally:
+                self._waiting = False
                 timer.cancel()
             if expired:
                 return {}
