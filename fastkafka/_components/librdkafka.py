@@ -83,7 +83,7 @@ _INSTEAD = {  # what to do about an option without an equivalent
     "rebalance_timeout_ms": "librdkafka uses max_poll_interval_ms as the rebalance timeout",
 }
 LIBRDKAFKA_DEFAULTS = {  # where librdkafka's default would behave differently from aiokafka's
-    "producer": {"partitioner": "murmur2_random", "sticky.partitioning.linger.ms": 0, "acks": 1,
+    "producer": {"partitioner": "murmur2_random", "acks": 1,
                  "message.timeout.ms": 40000},
     "consumer": {"auto.offset.reset": "latest", "isolation.level": "read_uncommitted",
                  "partition.assignment.strategy": "roundrobin", "enable.auto.offset.store": False,
@@ -220,9 +220,9 @@ class _ProducerBase:
         self._servers = self._settings.get("bootstrap.servers", "localhost")
         self._producer: Any = None
         self._state = "new"
-        self._pending = 0  # sent, not yet reported
+        self._pending = 0  # sent with a future, not yet resolved
         self._acked: list[tuple[Any, ...]] = []  # delivery reports of the current poll
-        self._drained: asyncio.Future[None] | None = None  # resolved when nothing is pending
+        self._drained: asyncio.Future[None] | None = None  # resolved when librdkafka holds nothing any more
         self._room: asyncio.Event | None = None  # set whenever reports came in (a full queue has room again)
         self._poll_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -247,11 +247,6 @@ class _ProducerBase:
             else:
                 fut.set_result(result)
         self._pending -= len(reports)
-        if self._room is not None:
-            self._room.set()
-        if self._pending == 0 and self._drained is not None:
-            self._drained.set_result(None)
-            self._drained = None
 
 # %% ../../nbs/04b_librdkafka.ipynb
 POLL_EVERY_S = 0.002  # while deliveries are pending, how often the loop asks librdkafka for their reports
@@ -264,12 +259,18 @@ class _ProducerPolling(_ProducerBase):
         self._poll_handle = None
         if self._producer is None:
             return
-        self._producer.poll(0)  # runs the delivery callbacks of what is acknowledged by now, and returns
+        producer = self._producer
+        producer.poll(0)  # runs the delivery callbacks of what is acknowledged by now, and returns
         if self._acked:
             reports, self._acked = self._acked, []
             self._resolve(reports)
-        if self._pending > 0:
+        if self._room is not None:
+            self._room.set()  # a full queue may have room again
+        if len(producer) > 0:  # records queued or in flight, or reports not yet served
             self._poll_handle = cast(asyncio.AbstractEventLoop, self._loop).call_later(POLL_EVERY_S, self._poll_now)
+        elif self._drained is not None:
+            self._drained.set_result(None)
+            self._drained = None
 
     async def start(self) -> None:
         "Create the librdkafka producer and check that a broker answers."
@@ -300,11 +301,13 @@ class _ProducerPolling(_ProducerBase):
         await asyncio.shield(in_thread(_destroy, holder, self._timeout))
 
     async def flush(self) -> None:
-        "Wait until every record sent so far is acknowledged (or failed)."
-        if self._pending == 0:
+        "Wait until every record sent so far is acknowledged (or failed) and its report served."
+        if self._producer is None or (len(self._producer) == 0 and not self._acked):
             return
         if self._drained is None:
             self._drained = asyncio.get_running_loop().create_future()
+        if self._poll_handle is None:
+            self._poll_handle = cast(asyncio.AbstractEventLoop, self._loop).call_later(POLL_EVERY_S, self._poll_now)
         await asyncio.shield(self._drained)
 
 
@@ -366,6 +369,33 @@ class LibrdkafkaProducer(_ProducerPolling):
         if self._poll_handle is None:
             self._poll_handle = loop.call_later(POLL_EVERY_S, self._poll_now)
         return fut
+
+    def send_reported(
+        self, topic: str, value: Any, key: Any, headers: list[tuple[str, bytes]] | None,
+        on_delivery: Callable[[Any, Any], None],  # called as on_delivery(err, msg) on the loop, once
+    ) -> None:
+        "Queue one record without a future: `on_delivery` hears how it went (`delivery_failure` reads a failure)."
+        if self._state != "started":
+            raise (aioerrors.ProducerClosed() if self._state != "new" else
+                   aioerrors.IllegalStateError("LibrdkafkaProducer is not started; await producer.start() first"))
+        if self._key_serializer is not None:
+            key = self._key_serializer(key)
+        if self._value_serializer is not None:
+            value = self._value_serializer(value)
+        try:  # BufferError (librdkafka's queue is full) goes to the caller, which then waits in `send`
+            if headers:
+                self._producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+            else:
+                self._producer.produce(topic, value, key, on_delivery=on_delivery)
+        except confluent().KafkaException as e:
+            raise aiokafka_error(e) from None
+        if self._poll_handle is None:
+            self._poll_handle = cast(asyncio.AbstractEventLoop, self._loop).call_later(POLL_EVERY_S, self._poll_now)
+
+    def delivery_failure(self, err: Any, msg: Any) -> tuple[Exception, Any]:
+        "A failed report of `send_reported`: the error as aiokafka's, and what to send again (a `Resend`)."
+        headers = msg.headers()
+        return aiokafka_error(err), (self, msg.topic(), msg.value(), msg.key(), list(headers) if headers else None)
 
     async def _wait_for_room(self, deadline: float) -> None:
         room = cast(asyncio.Event, self._room)
@@ -462,6 +492,7 @@ class _ConsumerBase:
 
     # defined by the classes below; declared here for the type checker
     _deliver: Callable[[dict[TopicPartition, list[ConsumerRecord]], list[BaseException]], None]
+    _convert: Callable[[list[Any]], None]
     stop: Callable[[], Coroutine[Any, Any, None]]
 
 # %% ../../nbs/04b_librdkafka.ipynb
@@ -691,6 +722,11 @@ class _ConsumerThread(_ConsumerOffsets):
         self._wake()
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop, messages: list[Any]) -> None:
+        "Give a batch of librdkafka messages to the loop, as they are (no Python work here: see below)."
+        _to_loop(loop, self._convert, messages)
+
+    def _convert(self, messages: list[Any]) -> None:
+        "The loop's side: the batch as `ConsumerRecord`s by partition, into the buffer."
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
         errors: list[BaseException] = []
         kd, vd = self._key_deserializer, self._value_deserializer
@@ -715,7 +751,7 @@ class _ConsumerThread(_ConsumerOffsets):
                 out[tp] = [record]
             else:
                 batch.append(record)
-        _to_loop(loop, self._deliver, out, errors)
+        self._deliver(out, errors)
 
     def _on_assign(self, consumer: Any, parts: list[Any]) -> None:
         starts = self._start_offsets(consumer, parts)

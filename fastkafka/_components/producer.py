@@ -50,6 +50,13 @@ class PendingDeliveries:
 
     transactional = False  # a scope whose sends go into a Kafka transaction: `client_for` picks their client
 
+    def send_nowait(
+        self, client: ProducerClient, topic: str, value: bytes | None, key: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+    ) -> bool:
+        "Send a record whose delivery the scope tracks without a future, when it and `client` can; False: `send` it."
+        return False
+
     def client_for(self, client: ProducerClient) -> ProducerClient:
         "The client that sends inside this scope use in place of the app's `client` (an exactly-once consumer's)."
         return client
@@ -170,6 +177,8 @@ async def send_records(
                 continue
             record = (client, topic, v, key, headers)
             try:
+                if pending.send_nowait(client, topic, v, key, headers):
+                    continue
                 fut = await client.send(topic, v, key=key, headers=headers)
             except Exception as e:
                 fut = await send_again(e, record, pending)
@@ -308,10 +317,10 @@ def producer_wrapper(
                         client = pending.client_for(client)
                     record = (client, topic, v, None, None)
                     try:
-                        fut = await client.send(topic, v)
+                        if not pending.send_nowait(client, topic, v, None, None):
+                            pending.add(await client.send(topic, v), record)
                     except Exception as e:
-                        fut = await send_again(e, record, pending)
-                    pending.add(fut, record)
+                        pending.add(await send_again(e, record, pending), record)
             else:
                 pending = _deliveries.get()
                 await send_records(_client(sender, pending), topic, to_records(value, encoder), pending)
