@@ -442,7 +442,11 @@ class ChunkDeliveries(UnitDeliveries):
         return self._open
 
     def add(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
-        UnitDeliveries.add(self if self._open is None else self._open, fut, record)  # (a unit with no sends is falsy)
+        seg = self if self._open is None else self._open  # (not `self._open or self`: a unit with no sends is falsy)
+        if threading.get_ident() != seg._thread:
+            fut.get_loop().call_soon_threadsafe(seg._sent.append, (fut, record, seg.source))
+        else:
+            seg._sent.append((fut, record, seg.source))
 
     def send_nowait(self, client: ProducerClient, topic: str, value: bytes | None, key: bytes | None,
                     headers: list[tuple[str, bytes]] | None) -> bool:

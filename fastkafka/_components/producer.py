@@ -161,6 +161,17 @@ def to_records(
     return Records([encoder(m) for m in messages], key, headers)
 
 # %% ../../nbs/05_producer.ipynb
+def _reports(client: ProducerClient) -> bool:
+    "Whether `client` can report deliveries by callback (`send_reported`, the librdkafka transport's), by type."
+    known = _REPORTING.get(type(client))
+    if known is None:
+        known = _REPORTING[type(client)] = callable(getattr(client, "send_reported", None))
+    return known
+
+
+_REPORTING: dict[type, bool] = {}
+
+
 async def send_records(
     client: ProducerClient,  # a started producer client
     topic: str,  # where to send
@@ -177,7 +188,7 @@ async def send_records(
                 continue
             record = (client, topic, v, key, headers)
             try:
-                if pending.send_nowait(client, topic, v, key, headers):
+                if _reports(client) and pending.send_nowait(client, topic, v, key, headers):
                     continue
                 fut = await client.send(topic, v, key=key, headers=headers)
             except Exception as e:
@@ -317,7 +328,7 @@ def producer_wrapper(
                         client = pending.client_for(client)
                     record = (client, topic, v, None, None)
                     try:
-                        if not pending.send_nowait(client, topic, v, None, None):
+                        if not (_reports(client) and pending.send_nowait(client, topic, v, None, None)):
                             pending.add(await client.send(topic, v), record)
                     except Exception as e:
                         pending.add(await send_again(e, record, pending), record)
