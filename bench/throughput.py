@@ -1,6 +1,7 @@
 """Consume -> validate -> produce throughput: FastKafka apps on both transports next to two hand-written aiokafka loops.
 
-Not a test: `python bench/throughput.py [--messages N] [--rounds R] [--partitions P] [--inflight K]`. It starts a
+Not a test: `python bench/throughput.py [--messages N] [--rounds R] [--partitions P] [--inflight K]
+[--memory-messages M] [--loops a,b,...]`. It starts a
 throw-away Apache Kafka broker, fills an input topic with N ~130-byte JSON messages, and then runs its loops over
 that topic, each with a fresh consumer group from the earliest offset, `max_poll_records=100` (FastKafka's
 default) and an idempotent producer with `acks="all"` (FastKafka's default); each validates every message into a
@@ -17,8 +18,8 @@ output records Kafka has acknowledged (at-least-once):
   take aiokafka's arguments and return its structs): the transport's own ceiling;
 * rd-raw: raw confluent-kafka with no asyncio at all, the librdkafka ceiling for this work in Python: one thread
   consumes 500 records at a time, validates, builds and produces each (no per-record callback: delivery reports
-  only for errors, which fail the run), and after every 16 such batches (8,000 records) waits for the producer's queue to drain
-  (`flush`) and commits the consumed offsets (at-least-once);
+  only for errors, which fail the run), and after every 16 such batches (8,000 records) waits for the producer's
+  queue to drain (`flush`) and commits the consumed offsets (at-least-once);
 * hand-tuned: raw aiokafka, THE BASELINE: it keeps polling; each poll's delivery futures and last offsets go to
   a window that a background task drains in order, awaiting the acknowledgements and committing the latest
   offsets that are fully acknowledged (polls that finished meanwhile are coalesced into one commit). At most K
@@ -38,7 +39,11 @@ Each run is a fresh Python process (the broker stays up in this one), like bench
 loops share no heap, garbage or warm caches, and each run's peak RSS (VmHWM of /proc/self/status, which only ever
 grows within a process) is that loop's own. The table shows the peak (largest over the rounds) and the growth from
 just before the clients start to the end of the run; a FastKafka run's peak includes importing fastkafka, which the
-raw loops do not import. "CPU us/msg" is the run's process CPU time (user + system, the broker's JVM excluded) over
+raw loops do not import. With `--memory-messages M` every loop also runs once over a second topic of M records and
+a second table sets its peak RSS next to the one over N records: a process whose memory grew with the number of
+records would show it there (FastKafka bounds what it holds: `max_in_flight` handled messages awaiting
+acknowledgement per consumer, and the clients' own buffers).
+"CPU us/msg" is the run's process CPU time (user + system, the broker's JVM excluded) over
 the timed part, per message: less sensitive to other load on the machine than msg/s.
 """
 
@@ -448,13 +453,19 @@ async def main(args: argparse.Namespace) -> None:
             print(f"round {r + 1} ({' '.join(order)}): " + ", ".join(
                 f"{loop} {runs[loop][-1]['rate']:,.0f}/s ({runs[loop][-1]['rate'] / base:.2f})" for loop in loops),
                 file=sys.stderr, flush=True)
+        big = args.memory_messages
+        if big:  # the same loops once over a topic `big` records long: peak RSS must not grow with the count
+            src_big = f"readings-{uuid.uuid4().hex[:8]}"
+            await fill(bootstrap, src_big, big, partitions)
+            memory = {loop: await run_child(loop, bootstrap, src_big, big, partitions, inflight) for loop in loops}
     after = load()
     size = len(payload(n // 2))
     base_rates = [run["rate"] for run in runs[BASELINE]]
     base = statistics.median(base_rates)
     print(f"\n{n:,} messages of {size} bytes, {partitions} partitions, {rounds} rounds (loop order rotated per "
           "round); single and batch are FastKafka on aiokafka, rd-single and rd-batch FastKafka on librdkafka, "
-          "naive and hand-tuned raw aiokafka, rd-hand-tuned the same loop on the librdkafka transport's clients, rd-raw raw synchronous confluent-kafka; "
+          "naive and hand-tuned raw aiokafka, rd-hand-tuned the same loop on the librdkafka transport's clients, "
+          "rd-raw raw synchronous confluent-kafka; "
           "ratio = median of the per-round ratios to the hand-tuned run of the same round\n")
     print("| loop | msg/s | hand-tuned msg/s | ratio | min ratio | max ratio | CPU us/msg | peak RSS MB "
           "| RSS growth MB |")
@@ -467,6 +478,17 @@ async def main(args: argparse.Namespace) -> None:
         growth = max(run["growth_mb"] for run in runs[loop])
         print(f"| {loop} | {statistics.median(rates):,.0f} | {base:,.0f} | {statistics.median(ratios):.2f} | "
               f"{min(ratios):.2f} | {max(ratios):.2f} | {cpu:.1f} | {peak:.0f} | {growth:.0f} |")
+    if big:
+        print(f"\nPeak RSS of each loop's process (MB), over {n:,} records (largest of the rounds above) and over "
+              f"{big:,} records (one run; its msg/s and ratio to that run's hand-tuned rate in brackets):\n")
+        print(f"| loop | peak RSS at {n:,} | peak RSS at {big:,} | growth | msg/s at {big:,} |")
+        print("|---|---:|---:|---:|---:|")
+        base_big = memory[BASELINE]["rate"]
+        for loop in loops:
+            small_peak = max(run["peak_mb"] for run in runs[loop])
+            m = memory[loop]
+            print(f"| {loop} | {small_peak:.0f} | {m['peak_mb']:.0f} | {m['peak_mb'] - small_peak:+.0f} | "
+                  f"{m['rate']:,.0f} ({m['rate'] / base_big:.2f}) |")
     print(f"\nload average after: {after}")
 
 
@@ -476,6 +498,8 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5, help="rounds; each runs every loop once")
     parser.add_argument("--partitions", type=int, default=3, help="partitions of the input and output topics")
     parser.add_argument("--inflight", type=int, default=64, help="hand-tuned loop: most polls not yet committed")
+    parser.add_argument("--memory-messages", type=int, default=0, metavar="N",
+                        help="also run each loop once over N records and print its peak RSS next to the rounds' one")
     parser.add_argument("--loops", help="comma-separated loops to run (default: all); must include hand-tuned")
     parser.add_argument("--child", choices=LOOPS, help=argparse.SUPPRESS)  # internal: one run in this process
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)

@@ -353,6 +353,22 @@ class UnitDeliveries(PendingDeliveries):
         self._reports += 1
         return True
 
+    def send_many_nowait(self, client: ProducerClient, topic: str, values: list[bytes], key: bytes | None,
+                         headers: list[tuple[str, bytes]] | None) -> int:
+        "`send_nowait` for several records of one message, with one report callback: how many went (in order)."
+        send = getattr(client, "send_reported", None)
+        if send is None:
+            return 0
+        report, n = partial(self._report, self.source, client), 0
+        try:
+            for v in values:
+                send(topic, v, key, headers, report)
+                n += 1
+        except Exception:  # a full queue, or a refusal: the rest go one by one, by `send`, which deals with it
+            pass
+        self._reports += n
+        return n
+
     def _report(self, source: int, client: Any, err: Any, msg: Any) -> None:
         "The client's report of a record sent with `send_nowait` (on the loop)."
         if err is not None:
@@ -452,6 +468,11 @@ class ChunkDeliveries(UnitDeliveries):
                     headers: list[tuple[str, bytes]] | None) -> bool:
         seg = self if self._open is None else self._open
         return UnitDeliveries.send_nowait(seg, client, topic, value, key, headers)
+
+    def send_many_nowait(self, client: ProducerClient, topic: str, values: list[bytes], key: bytes | None,
+                         headers: list[tuple[str, bytes]] | None) -> int:
+        seg = self if self._open is None else self._open
+        return UnitDeliveries.send_many_nowait(seg, client, topic, values, key, headers)
 
     def _failure(self, source: int, error: BaseException) -> None:
         if self._errors is None:

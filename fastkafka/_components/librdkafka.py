@@ -386,7 +386,7 @@ class LibrdkafkaProducer(_ProducerPolling):
             if headers:
                 self._producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
             else:
-                self._producer.produce(topic, value, key, on_delivery=on_delivery)
+                self._producer.produce(topic, value, key, -1, on_delivery)  # positional: no keyword parsing
         except confluent().KafkaException as e:
             raise aiokafka_error(e) from None
         if self._poll_handle is None:

@@ -57,6 +57,13 @@ class PendingDeliveries:
         "Send a record whose delivery the scope tracks without a future, when it and `client` can; False: `send` it."
         return False
 
+    def send_many_nowait(
+        self, client: ProducerClient, topic: str, values: list[bytes], key: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+    ) -> int:
+        "`send_nowait` for the records of one call, in order: how many went (the rest go by `send`)."
+        return 0
+
     def client_for(self, client: ProducerClient) -> ProducerClient:
         "The client that sends inside this scope use in place of the app's `client` (an exactly-once consumer's)."
         return client
@@ -180,9 +187,11 @@ async def send_records(
 ) -> list[RecordMetadata] | None:
     "Send `records`; return their metadata when waited for here."
     futures: list[asyncio.Future[RecordMetadata]] = []
-    key, headers = records.key, records.headers
+    key, headers, values = records.key, records.headers, records.values
+    if pending is not None and len(values) > 1 and _reports(client):
+        values = values[pending.send_many_nowait(client, topic, values, key, headers):]
     try:
-        for v in records.values:
+        for v in values:
             if pending is None:
                 futures.append(await client.send(topic, v, key=key, headers=headers))
                 continue
