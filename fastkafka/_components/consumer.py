@@ -34,7 +34,7 @@ from .connect import start_client
 from .logger import get_logger
 from .observers import consumer_observer
 from fastkafka._components.producer import (
-    RETRY_FIRST_S, RETRY_MAX_S, PendingDeliveries, Resend, collect_deliveries, outage, send_again,
+    RETRY_FIRST_S, RETRY_MAX_S, PendingDeliveries, Resend, collect_deliveries, outage, reports, send_again,
 )
 from .retry import dead_letter_headers
 from .specs import ConsumerSpec
@@ -343,11 +343,10 @@ class UnitDeliveries(PendingDeliveries):
     def send_nowait(self, client: ProducerClient, topic: str, value: bytes | None, key: bytes | None,
                     headers: list[tuple[str, bytes]] | None) -> bool:
         "Send with a client that reports deliveries by callback (librdkafka's), with no future; False: use `send`."
-        send = getattr(client, "send_reported", None)
-        if send is None:
+        if not reports(client):
             return False
         try:
-            send(topic, value, key, headers, partial(self._report, self.source, client))
+            client.send_reported(topic, value, key, headers, partial(self._report, self.source, client))
         except BufferError:  # the client's queue is full: `send` waits for room
             return False
         self._reports += 1
@@ -356,9 +355,9 @@ class UnitDeliveries(PendingDeliveries):
     def send_many_nowait(self, client: ProducerClient, topic: str, values: list[bytes], key: bytes | None,
                          headers: list[tuple[str, bytes]] | None) -> int:
         "`send_nowait` for several records of one message, with one report callback: how many went (in order)."
-        send = getattr(client, "send_reported", None)
-        if send is None:
+        if not reports(client):
             return 0
+        send = client.send_reported
         report, n = partial(self._report, self.source, client), 0
         try:
             for v in values:
@@ -466,8 +465,15 @@ class ChunkDeliveries(UnitDeliveries):
 
     def send_nowait(self, client: ProducerClient, topic: str, value: bytes | None, key: bytes | None,
                     headers: list[tuple[str, bytes]] | None) -> bool:
+        if not reports(client):
+            return False
         seg = self if self._open is None else self._open
-        return UnitDeliveries.send_nowait(seg, client, topic, value, key, headers)
+        try:
+            client.send_reported(topic, value, key, headers, partial(seg._report, seg.source, client))
+        except BufferError:  # the client's queue is full: `send` waits for room
+            return False
+        seg._reports += 1
+        return True
 
     def send_many_nowait(self, client: ProducerClient, topic: str, values: list[bytes], key: bytes | None,
                          headers: list[tuple[str, bytes]] | None) -> int:
@@ -491,8 +497,7 @@ class ChunkDeliveries(UnitDeliveries):
         if self._dropped:
             return
         if errors is None:
-            for record in self.records:
-                po.finish(record.offset)
+            po.finish_many([record.offset for record in self.records])
         else:
             for k, record in enumerate(self.records):
                 if k in errors:

@@ -4,8 +4,8 @@
 
 # %% auto 0
 __all__ = ['logger', 'RETRY_FIRST_S', 'RETRY_MAX_S', 'Resend', 'outage', 'PendingDeliveries', 'collect_deliveries',
-           'current_deliveries', 'unwrap_return_type', 'Records', 'to_records', 'send_records', 'Outage', 'send_again',
-           'ProducerNotStartedError', 'Sender', 'producer_wrapper']
+           'current_deliveries', 'unwrap_return_type', 'Records', 'to_records', 'reports', 'send_records', 'Outage',
+           'send_again', 'ProducerNotStartedError', 'Sender', 'producer_wrapper']
 
 # %% ../../nbs/05_producer.ipynb
 import asyncio
@@ -18,15 +18,18 @@ import typing
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiokafka.structs import RecordMetadata
 from pydantic import BaseModel
 
+from .encoder.json import json_encoder
 from .events import KafkaEvent
 from .helpers import resolved_hints
 from .logger import get_logger
-from .transport import ProducerClient, RecoveringProducer, is_transient
+from fastkafka._components.transport import (
+    ProducerClient, RecoveringProducer, ReportingProducerClient, is_transient,
+)
 
 logger = get_logger(__name__)
 
@@ -168,7 +171,7 @@ def to_records(
     return Records([encoder(m) for m in messages], key, headers)
 
 # %% ../../nbs/05_producer.ipynb
-def _reports(client: ProducerClient) -> bool:
+def reports(client: ProducerClient) -> TypeGuard[ReportingProducerClient]:
     "Whether `client` can report deliveries by callback (`send_reported`, the librdkafka transport's), by type."
     known = _REPORTING.get(type(client))
     if known is None:
@@ -188,7 +191,7 @@ async def send_records(
     "Send `records`; return their metadata when waited for here."
     futures: list[asyncio.Future[RecordMetadata]] = []
     key, headers, values = records.key, records.headers, records.values
-    if pending is not None and len(values) > 1 and _reports(client):
+    if pending is not None and len(values) > 1 and reports(client):
         values = values[pending.send_many_nowait(client, topic, values, key, headers):]
     try:
         for v in values:
@@ -197,7 +200,7 @@ async def send_records(
                 continue
             record = (client, topic, v, key, headers)
             try:
-                if _reports(client) and pending.send_nowait(client, topic, v, key, headers):
+                if pending.send_nowait(client, topic, v, key, headers):
                     continue
                 fut = await client.send(topic, v, key=key, headers=headers)
             except Exception as e:
@@ -322,6 +325,7 @@ def producer_wrapper(
     observe: Callable[..., Any] | None = None,  # called with the call's arguments once sent (mocks); may be async
 ) -> Callable[..., Any]:
     "Wrap `func` so that calling it sends what it returns to `topic`."
+    fast = encoder is json_encoder
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
@@ -329,7 +333,14 @@ def producer_wrapper(
             sender = get_sender()
             value = await func(*args, **kwargs)
             if isinstance(value, BaseModel):  # the common case, kept short: one record, no key
-                client, v, pending = sender.client, encoder(value), _deliveries.get()
+                if fast:  # json of a model: pydantic's serializer itself; a failure is encoded again for its error
+                    try:
+                        v = value.__pydantic_serializer__.to_json(value, by_alias=True)
+                    except Exception:
+                        v = encoder(value)
+                else:
+                    v = encoder(value)
+                client, pending = sender.client, _deliveries.get()
                 if pending is None:
                     await (await client.send(topic, v))
                 else:
@@ -337,7 +348,10 @@ def producer_wrapper(
                         client = pending.client_for(client)
                     record = (client, topic, v, None, None)
                     try:
-                        if not (_reports(client) and pending.send_nowait(client, topic, v, None, None)):
+                        rep = _REPORTING.get(type(client))  # inlined `reports`: the common case costs no call
+                        if rep is None:
+                            rep = reports(client)
+                        if not (rep and pending.send_nowait(client, topic, v, None, None)):
                             pending.add(await client.send(topic, v), record)
                     except Exception as e:
                         pending.add(await send_again(e, record, pending), record)
