@@ -14,7 +14,7 @@ import time
 import types
 from collections import deque
 from dataclasses import dataclass, field
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from functools import partial
 from typing import Any
 
@@ -195,6 +195,7 @@ class ConsumerRunner:
 
     # Added below, each in its own cell, with fastcore's @patch; declared here for the type checker.
     _observed: Callable[..., Coroutine[Any, Any, None]]
+    _invoke: Callable[..., Awaitable[Any]]
     start: Callable[[], Coroutine[Any, Any, None]]
     stop: Callable[[], Coroutine[Any, Any, None]]
     wait_stopped: Callable[[], Coroutine[Any, Any, None]]
@@ -582,12 +583,7 @@ async def _handle_one(self: ConsumerRunner, po: PartitionOffsets, record: Consum
     unit = UnitDeliveries(self, po, record, record.offset)
     with collect_deliveries(unit):  # the first call inline: the hot path takes no extra coroutine
         try:
-            if self._observer is not None:
-                await self._observed(record, msg, meta)
-            elif self._is_async:
-                await self._call(msg, meta)
-            else:
-                await self._in_thread(msg, meta)
+            await self._invoke(record, msg, meta)
         except asyncio.CancelledError:
             unit.drop()
             raise
@@ -676,8 +672,7 @@ async def _handle_chunk(self: ConsumerRunner, po: PartitionOffsets, records: lis
                 meta = EventMetadata.create_event_metadata(record) if wants_meta else None
                 seg.source, sent, reports = len(seg.records), len(seg._sent), seg._reports
                 try:
-                    coro: Any = (call(msg, meta) if direct else self._observed(record, msg, meta)
-                            if self._observer is not None else self._in_thread(msg, meta))
+                    coro: Any = call(msg, meta) if direct else self._invoke(record, msg, meta)
                     try:
                         yielded = coro.send(None)  # most handlers return without ever suspending
                     except StopIteration:
@@ -740,12 +735,7 @@ async def _run_handler(
         unit = UnitDeliveries(self, po, where, last)
         with collect_deliveries(unit):
             try:
-                if self._observer is not None:
-                    await self._observed(where, msg, meta)
-                elif self._is_async:
-                    await self._call(msg, meta)
-                else:
-                    await self._in_thread(msg, meta)
+                await self._invoke(where, msg, meta)
             except asyncio.CancelledError:
                 unit.drop()
                 raise
@@ -771,10 +761,15 @@ async def _observed(self: ConsumerRunner, where: Any, msg: Any, meta: Any) -> No
     "Call the handler inside the observer's `handling` scope (see `05b_observers`)."
     assert self._observer is not None
     with self._observer.handling(where):
-        if self._is_async:
-            await self._call(msg, meta)
-        else:
-            await self._in_thread(msg, meta)
+        await (self._call(msg, meta) if self._is_async else self._in_thread(msg, meta))
+
+
+@patch
+def _invoke(self: ConsumerRunner, where: Any, msg: Any, meta: Any) -> Awaitable[Any]:
+    "The handler's call for a unit (`where`: its record, or its list): observed, or in a worker thread for a `def`."
+    if self._observer is not None:
+        return self._observed(where, msg, meta)
+    return self._call(msg, meta) if self._is_async else self._in_thread(msg, meta)
 
 # %% ../../nbs/06_consumer.ipynb
 @patch

@@ -437,12 +437,7 @@ async def _handle_one(self: TransactionalRunner, po: PartitionOffsets, record: C
     unit = TxnUnit(self, po, record, record.offset, txn, gen)
     with collect_deliveries(unit):
         try:
-            if self._observer is not None:  # metrics, tracing (05b_observers)
-                await self._observed(record, msg, meta)
-            elif self._is_async:
-                await self._call(msg, meta)
-            else:
-                await self._in_thread(msg, meta)
+            await self._invoke(record, msg, meta)
         except asyncio.CancelledError:
             unit.drop()
             raise
@@ -488,12 +483,7 @@ async def _handle_batch(self: TransactionalRunner, po: PartitionOffsets,
                 await self._dead_letters_into(unit, txn, bad)
             if msgs:
                 metas = [EventMetadata.create_event_metadata(r) for r in kept] if self._wants_meta else None
-                if self._observer is not None:
-                    await self._observed(kept, msgs, metas)
-                elif self._is_async:
-                    await self._call(msgs, metas)
-                else:
-                    await self._in_thread(msgs, metas)
+                await self._invoke(kept, msgs, metas)
         except asyncio.CancelledError:
             unit.drop()
             raise
