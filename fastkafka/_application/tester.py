@@ -27,7 +27,7 @@ from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.logger import get_logger
 from .._components.encoder.json import json_decoder
 from fastkafka._components.mocks import (
-    QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies, notify_calls, recorder,
+    QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies, copier, notify_calls, recorder,
 )
 from .._components.producer import Records, to_records
 from .._components.retry import DeadLetter
@@ -35,7 +35,7 @@ from .._components.specs import ConsumerSpec, ProducerSpec
 from fastkafka._components.transport import (
     ConsumerClient, ProducerClient, Transport, current_transport, reset_transport, set_transport,
 )
-from .._testing.in_memory_broker import InMemoryBroker, cluster_key
+from .._testing.in_memory_broker import InMemoryBroker, InMemoryProducer, cluster_key
 
 logger = get_logger(__name__)
 
@@ -69,18 +69,24 @@ class MirrorSender:
         self.mock = RecordingAsyncMock()
         self.awaited = AwaitedMock(self.mock)
         self.client: ProducerClient | None = None  # set while the Tester runs
+        self._record = copier(self.mock)  # call_with_copies(self.mock, msg), bound
+        self._store: Callable[[str, bytes], None] | None = None  # the in-memory client's `store`, while it runs
 
     async def __call__(self, msg: Any) -> Any:
         "Send `msg` to the topic; returns `msg`."
         if self.client is None:
             raise RuntimeError(f"tester.{self.__name__}() sends only while the Tester runs: call it inside "
                                "`async with Tester(app) as tester:`")
-        res = call_with_copies(self.mock, msg)
-        if res is not QUEUED:  # a mock configured by the test: called the stock way
-            await res
+        if self._record is None or not self._record(msg):
+            res = call_with_copies(self.mock, msg)
+            if res is not QUEUED:  # a mock configured by the test: called the stock way
+                await res
         client, topic = self.client, self.topic
         if isinstance(msg, BaseModel):  # the common case, kept short
-            await (await client.send(topic, self.encoder(msg)))
+            if self._store is not None:  # in memory: stored at once, no future to resolve and await
+                self._store(topic, self.encoder(msg))
+            else:
+                await (await client.send(topic, self.encoder(msg)))
             return msg
         records = Records([bytes(msg)]) if isinstance(msg, bytes | bytearray) else to_records(msg, self.encoder)
         futures = [await client.send(topic, v, key=records.key, headers=records.headers) for v in records.values]
@@ -515,6 +521,9 @@ async def _start_mirror_producers(tester: Tester, stack: AsyncExitStack, transpo
         if isinstance(m, MirrorSender):
             m.client = client
             stack.callback(setattr, m, "client", None)
+            if isinstance(client, InMemoryProducer):
+                m._store = client.store
+                stack.callback(setattr, m, "_store", None)
 
 
 async def _start_receivers(tester: Tester, stack: AsyncExitStack, transport: Transport) -> None:

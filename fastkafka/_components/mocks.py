@@ -4,7 +4,7 @@
 
 # %% auto 0
 __all__ = ['DEFAULT_TIMEOUT', 'QUEUED', 'Watchers', 'watch', 'AwaitedMock', 'recorder', 'notify_calls', 'RecordingAsyncMock',
-           'RecordingMagicMock', 'create_mock', 'call_with_copies', 'wrap_with_mock', 'MockNamespace']
+           'RecordingMagicMock', 'create_mock', 'call_with_copies', 'copier', 'wrap_with_mock', 'MockNamespace']
 
 # %% ../../nbs/06b_mocks.ipynb
 import asyncio
@@ -201,10 +201,29 @@ class _KwCall:
 
 
 _SNAP = object()  # first item of a queued snapshot tuple: a private marker no argument tuple can start with
+_CLASS = "\0class"  # the key of a dict snapshot's class index: a string no field is named (a str key keeps it fast)
+
+
+def _is_snapshot(entry: Any) -> bool:
+    "Whether a queued entry is a snapshot of a model (rather than an argument, or a tuple of them)."
+    kind = type(entry)
+    return (kind is tuple and bool(entry) and entry[0] is _SNAP) or kind is dict  # a dict argument is wrapped
+
+
+def _build_dict(snapshot: dict[str, Any]) -> Any:
+    "The model a queued snapshot `{**values, _CLASS: class index}` stands for (every field set); uses it up."
+    cls, new = _snap_classes[snapshot.pop(_CLASS)]
+    m = new(cls)
+    _set(m, "__dict__", snapshot)
+    _set(m, "__pydantic_fields_set__", set(snapshot))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
 
 
 def _build(snapshot: tuple[Any, ...]) -> Any:
-    "The model a queued snapshot `(_SNAP, class index, fields set, *keys, *values)` stands for."
+    "The model a queued snapshot `(_SNAP, class index, fields set, *keys, *values)` stands for (some fields unset)."
     index, fields = snapshot[1], snapshot[2]
     n = (len(snapshot) - 3) // 2
     keys = snapshot[3:3 + n]
@@ -221,7 +240,7 @@ _snap_classes: list[tuple[type, Callable[[type], Any]]] = []  # model classes sn
 _own = object.__getattribute__
 _set = object.__setattr__
 _COUNTS = {"call_count": "_mock_call_count", "await_count": "_mock_await_count"}  # read without replaying
-_WRAPPED = (tuple, _KwCall)  # queued entries of these types are not a bare argument
+_WRAPPED = (tuple, _KwCall, dict)  # queued entries of these types are not a bare argument (a dict is a snapshot)
 
 
 class _LazyCalls:
@@ -280,7 +299,12 @@ def recorder(
                     break
             else:
                 fs = x.__pydantic_fields_set__
-                append((_SNAP, index, None if len(fs) == len(d) else "\0".join(fs), *d, *d.values()))
+                if len(fs) == len(d):
+                    c = d.copy()
+                    c[_CLASS] = index
+                    append(c)
+                else:
+                    append((_SNAP, index, "\0".join(fs), *d, *d.values()))
                 return
         append((x,) if cls in _WRAPPED else x)  # a tuple argument is queued as an argument tuple
 
@@ -367,6 +391,8 @@ def _replay(mock: Any) -> None:
                 args, kwargs = ((_build(item),) if item and item[0] is _SNAP else item), {}
             elif kind is _KwCall:
                 args, kwargs = item.args, item.kwargs
+            elif kind is dict:
+                args, kwargs = (_build_dict(item),), {}
             else:
                 args, kwargs = (item,), {}
             if direct:  # a root mock: the same records as a call, without the machinery
@@ -411,7 +437,7 @@ def _shape(cls: type[BaseModel]) -> tuple[bool, bool, Callable[[type], Any], int
     shape = _shapes.get(cls)
     if shape is None:
         cfg = cls.model_config
-        plain = not cls.__private_attributes__ and cfg.get("extra") != "allow"
+        plain = not cls.__private_attributes__ and cfg.get("extra") != "allow" and _CLASS not in cls.model_fields
         new = object.__new__ if cls.__new__ is object.__new__ else (lambda c: c.__new__(c))
         _snap_classes.append((cls, new))
         shape = _shapes[cls] = (plain, bool(cfg.get("frozen")), new, len(_snap_classes) - 1)
@@ -471,8 +497,8 @@ def _copy(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...
         return args, kwargs
 
 
-def _snapshot(m: BaseModel) -> tuple[Any, ...] | None:
-    "What a recording mock queues for a plain, unfrozen model of immutable values (else None): a tuple of them."
+def _snapshot(m: BaseModel) -> Any:
+    "What a recording mock queues for a plain, unfrozen model of immutable values (else None): see `_build`."
     cls = type(m)
     plain, frozen, _, index = _shapes.get(cls) or _shape(cls)
     if not plain or frozen:
@@ -482,12 +508,23 @@ def _snapshot(m: BaseModel) -> tuple[Any, ...] | None:
         if not isinstance(x, _IMMUTABLE):
             return None
     fs = m.__pydantic_fields_set__
-    return _SNAP, index, _fields(fs, d), *d, *d.values()
+    if len(fs) == len(d):
+        c = d.copy()
+        c[_CLASS] = index
+        return c
+    return _SNAP, index, "\0".join(fs), *d, *d.values()
 
 
-def _fields(fs: set[str], d: dict[str, Any]) -> str | None:
-    "How a snapshot keeps the fields set: None for all of them, else their names joined by NUL."
-    return None if len(fs) == len(d) else "\0".join(fs)
+def _entry(v: Any) -> Any:
+    "What a recording mock queues for a call with the one argument `v`: a snapshot, a copy, or `v` itself."
+    try:
+        entry = _snapshot(v) if isinstance(v, BaseModel) else None
+        if entry is None:
+            entry = _copy_value(v)
+            entry = (entry,) if type(entry) in _WRAPPED else entry
+    except Exception:  # something that cannot be copied (a lock, a client): record it as it is
+        entry = (v,)
+    return entry
 
 
 def call_with_copies(
@@ -509,15 +546,13 @@ def call_with_copies(
                         break
                 else:
                     fs = v.__pydantic_fields_set__
-                    entry = _SNAP, index, None if len(fs) == len(vd) else "\0".join(fs), *vd, *vd.values()
+                    if len(fs) == len(vd):  # every field set: the values, with the class, in one dict
+                        entry = vd.copy()
+                        entry[_CLASS] = index
+                    else:
+                        entry = _SNAP, index, "\0".join(fs), *vd, *vd.values()
             if entry is None:
-                try:
-                    entry = _snapshot(v) if isinstance(v, BaseModel) else None
-                    if entry is None:
-                        entry = _copy_value(v)
-                        entry = (entry,) if type(entry) in _WRAPPED else entry
-                except Exception:  # something that cannot be copied (a lock, a client): record it as it is
-                    entry = (v,)
+                entry = _entry(v)
             queue = d.get("_fk_queue")  # what _queue does, inline: this runs for every message
             if queue is None:
                 queue = d["_fk_queue"] = deque()
@@ -530,6 +565,45 @@ def call_with_copies(
     a, k = _copy(args, kwargs)
     return mock(*a, **k)
 
+
+def copier(
+    mock: Any,  # a mock that will be called with one argument at a time
+) -> Callable[[Any], bool] | None:
+    "`call_with_copies(mock, x)` bound to `mock`, or None; False (nothing recorded): the test configured `mock`."
+    if not isinstance(mock, _LazyCalls):
+        return None
+    d = _own(mock, "__dict__")
+    queue = d.get("_fk_queue")
+    if queue is None:
+        queue = d["_fk_queue"] = deque()
+    append, cls = queue.append, type(mock)
+
+    def record(v: Any) -> bool:
+        if (d["_mock_side_effect"] is not None or d["_mock_wraps"] is not None
+                or d["_mock_return_value"] is not DEFAULT or d.get("_fk_replaying")):
+            return False  # a mock configured by the test: the caller calls it the stock way
+        index = _snapshots.get(type(v))
+        entry = None
+        if index is not None:  # a model class seen before: what _snapshot does, inline
+            vd = v.__dict__
+            for x in vd.values():
+                if not isinstance(x, _IMMUTABLE):
+                    break
+            else:
+                fs = v.__pydantic_fields_set__
+                if len(fs) == len(vd):  # every field set: the values, with the class, in one dict
+                    entry = vd.copy()
+                    entry[_CLASS] = index
+                else:
+                    entry = _SNAP, index, "\0".join(fs), *vd, *vd.values()
+        append(_entry(v) if entry is None else entry)
+        watchers = cls._fastkafka_watchers
+        if watchers is not None and watchers._waiting:
+            watchers.notify()
+        return True
+
+    return record
+
 # %% ../../nbs/06b_mocks.ipynb
 def wrap_with_mock(
     func: Callable[..., Any],  # the function to call
@@ -537,13 +611,15 @@ def wrap_with_mock(
     on_error: Callable[[BaseException], None] | None = None,  # told about exceptions `func` raises
 ) -> Callable[..., Any]:
     "`func`, with each call also recorded (as a deep copy) in `mock`."
+    record = copier(mock)  # the common case, a call with one argument, without call_with_copies' dispatch
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            res = call_with_copies(mock, *args, **kwargs)
-            if res is not _READY and inspect.isawaitable(res):  # _READY: a queued call, nothing to wait for
-                await res
+            if record is None or kwargs or len(args) != 1 or not record(args[0]):
+                res = call_with_copies(mock, *args, **kwargs)
+                if res is not _READY and inspect.isawaitable(res):  # _READY: a queued call, nothing to wait for
+                    await res
             try:
                 return await func(*args, **kwargs)
             except Exception as e:
@@ -555,7 +631,8 @@ def wrap_with_mock(
 
     @functools.wraps(func)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call_with_copies(mock, *args, **kwargs)
+        if record is None or kwargs or len(args) != 1 or not record(args[0]):
+            call_with_copies(mock, *args, **kwargs)
         try:
             return func(*args, **kwargs)
         except Exception as e:

@@ -116,6 +116,16 @@ class _TxnLog:
 
 
 _VALUE_SIZE = 9  # index of serialized_value_size in a row
+
+
+def _run_now(coro: Any) -> Any:
+    "The result of a coroutine that never suspends (an in-memory `send`), run to its end here."
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("an in-memory send suspended")
 _tuple_new = tuple.__new__  # builds a NamedTuple (RecordMetadata) without its Python-level __new__
 _Future = asyncio.Future
 
@@ -416,6 +426,25 @@ class InMemoryProducer(_ProducerBase):
         fut.set_result(_tuple_new(RecordMetadata, (tp.topic, tp.partition, tp, offset, stamp, 0, 0)))
         return fut  # acknowledged when send returns
 
+    def store(self, topic: str, value: Any = None, key: Any = None,
+              headers: list[tuple[str, bytes]] | None = None) -> None:
+        "Store one record at once, as `send` does, for a caller that needs no acknowledgement (no future, no metadata)."
+        parts = self._topics.get(topic)
+        if (parts is not None and len(parts) == 1 and self._default_partitioner and key is None and not headers
+                and self._plain and type(value) is bytes and len(value) < self._small_value
+                and self._state == "started"):  # the common case: what send does then, inline
+            part = parts[0]
+            rows, tp = part.rows, part.tp
+            offset = len(rows)
+            rows.append((tp.topic, tp.partition, offset, time.time_ns() // 1_000_000, 0, None, value, None, -1,
+                         len(value), ()))
+            for consumer in part.watchers:
+                if consumer._waiting:
+                    consumer._waiting = False
+                    consumer._wakeup.set()  # type: ignore[union-attr]
+            return
+        _run_now(self.send(topic, value, key, headers=headers))
+
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None,
                             timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
                             ) -> RecordMetadata:
@@ -460,6 +489,11 @@ class InMemoryTransactionalProducer(InMemoryProducer):
             raise IllegalOperation("Not in the middle of a transaction" if in_txn else
                                    "A transaction is already open: commit or abort it first")
         return tid
+
+    def store(self, topic: str, value: Any = None, key: Any = None,
+              headers: list[tuple[str, bytes]] | None = None) -> None:
+        "Store one record in the open transaction, as `send` does (no future, no metadata)."
+        _run_now(self.send(topic, value, key, headers=headers))
 
     async def begin_transaction(self) -> None:
         "Begin a transaction."
