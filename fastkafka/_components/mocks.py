@@ -573,30 +573,35 @@ def copier(
     if not isinstance(mock, _LazyCalls):
         return None
     d = _own(mock, "__dict__")
+    if d["_mock_wraps"] is not None:  # set only when a mock is made: a wrapping mock is called the stock way
+        return None
     queue = d.get("_fk_queue")
     if queue is None:
         queue = d["_fk_queue"] = deque()
-    append, cls = queue.append, type(mock)
+    d.setdefault("_fk_replaying", False)
+    append, cls, snapshots = queue.append, type(mock), _snapshots
 
     def record(v: Any) -> bool:
-        if (d["_mock_side_effect"] is not None or d["_mock_wraps"] is not None
-                or d["_mock_return_value"] is not DEFAULT or d.get("_fk_replaying")):
+        if d["_mock_return_value"] is not DEFAULT or d["_mock_side_effect"] is not None or d["_fk_replaying"]:
             return False  # a mock configured by the test: the caller calls it the stock way
-        index = _snapshots.get(type(v))
-        entry = None
+        index = snapshots.get(type(v))
         if index is not None:  # a model class seen before: what _snapshot does, inline
             vd = v.__dict__
             for x in vd.values():
                 if not isinstance(x, _IMMUTABLE):
                     break
             else:
-                fs = v.__pydantic_fields_set__
-                if len(fs) == len(vd):  # every field set: the values, with the class, in one dict
+                if len(v.__pydantic_fields_set__) == len(vd):  # every field set: the values and class, one dict
                     entry = vd.copy()
                     entry[_CLASS] = index
                 else:
-                    entry = _SNAP, index, "\0".join(fs), *vd, *vd.values()
-        append(_entry(v) if entry is None else entry)
+                    entry = _SNAP, index, "\0".join(v.__pydantic_fields_set__), *vd, *vd.values()
+                append(entry)
+                watchers = cls._fastkafka_watchers
+                if watchers is not None and watchers._waiting:
+                    watchers.notify()
+                return True
+        append(_entry(v))
         watchers = cls._fastkafka_watchers
         if watchers is not None and watchers._waiting:
             watchers.notify()
