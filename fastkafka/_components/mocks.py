@@ -201,21 +201,22 @@ class _KwCall:
 
 
 _SNAP = object()  # first item of a queued snapshot tuple: a private marker no argument tuple can start with
-_CLASS = "\0class"  # the key of a dict snapshot's class index: a string no field is named (a str key keeps it fast)
+_VALUES = object()  # the same, for a snapshot of a model with every field set: `(_VALUES, class index, *values)`
 
 
 def _is_snapshot(entry: Any) -> bool:
     "Whether a queued entry is a snapshot of a model (rather than an argument, or a tuple of them)."
-    kind = type(entry)
-    return (kind is tuple and bool(entry) and entry[0] is _SNAP) or kind is dict  # a dict argument is wrapped
+    return type(entry) is tuple and bool(entry) and (entry[0] is _SNAP or entry[0] is _VALUES)
 
 
-def _build_dict(snapshot: dict[str, Any]) -> Any:
-    "The model a queued snapshot `{**values, _CLASS: class index}` stands for (every field set); uses it up."
-    cls, new = _snap_classes[snapshot.pop(_CLASS)]
+def _build_values(snapshot: tuple[Any, ...]) -> Any:
+    "The model a queued snapshot `(_VALUES, class index, *values)` stands for: its fields, in order, all set."
+    index = snapshot[1]
+    cls, new = _snap_classes[index]
+    names = _snap_names[index]
     m = new(cls)
-    _set(m, "__dict__", snapshot)
-    _set(m, "__pydantic_fields_set__", set(snapshot))
+    _set(m, "__dict__", dict(zip(names, snapshot[2:], strict=True)))
+    _set(m, "__pydantic_fields_set__", set(names))
     _set(m, "__pydantic_extra__", None)
     _set(m, "__pydantic_private__", None)
     return m
@@ -237,10 +238,11 @@ def _build(snapshot: tuple[Any, ...]) -> Any:
 
 
 _snap_classes: list[tuple[type, Callable[[type], Any]]] = []  # model classes snapshots refer to, by index
+_snap_names: list[tuple[str, ...]] = []  # their field names, in order, by the same index
 _own = object.__getattribute__
 _set = object.__setattr__
 _COUNTS = {"call_count": "_mock_call_count", "await_count": "_mock_await_count"}  # read without replaying
-_WRAPPED = (tuple, _KwCall, dict)  # queued entries of these types are not a bare argument (a dict is a snapshot)
+_WRAPPED = (tuple, _KwCall)  # queued entries of these types are not a bare argument
 
 
 class _LazyCalls:
@@ -288,25 +290,14 @@ def recorder(
     append = queue.append
 
     def record(x: Any) -> None:
-        cls = type(x)
-        index = _plain_models.get(cls)
-        if index is None and isinstance(x, BaseModel):
-            index = _shape(cls)[3] if _shape(cls)[0] else None
-        if index is not None:  # a plain model: kept as a snapshot, which the garbage collector stops tracking
-            d = x.__dict__
-            for v in d.values():
-                if not isinstance(v, _IMMUTABLE):
-                    break
-            else:
-                fs = x.__pydantic_fields_set__
-                if len(fs) == len(d):
-                    c = d.copy()
-                    c[_CLASS] = index
-                    append(c)
-                else:
-                    append((_SNAP, index, "\0".join(fs), *d, *d.values()))
-                return
-        append((x,) if cls in _WRAPPED else x)  # a tuple argument is queued as an argument tuple
+        snap = _snappers.get(type(x))
+        entry = snap(x) if snap is not None else None
+        if entry is None and isinstance(x, BaseModel):  # a plain model: kept as a snapshot, which the GC stops tracking
+            entry = _snapshot(x)
+        if entry is not None:
+            append(entry)
+            return
+        append((x,) if type(x) in _WRAPPED else x)  # a tuple argument is queued as an argument tuple
 
     return record
 
@@ -388,11 +379,11 @@ def _replay(mock: Any) -> None:
             item = queue.popleft()
             kind = type(item)
             if kind is tuple:
-                args, kwargs = ((_build(item),) if item and item[0] is _SNAP else item), {}
+                first = item[0] if item else None
+                args = (_build_values(item),) if first is _VALUES else (_build(item),) if first is _SNAP else item
+                kwargs = {}
             elif kind is _KwCall:
                 args, kwargs = item.args, item.kwargs
-            elif kind is dict:
-                args, kwargs = (_build_dict(item),), {}
             else:
                 args, kwargs = (item,), {}
             if direct:  # a root mock: the same records as a call, without the machinery
@@ -427,9 +418,9 @@ def create_mock(func: Callable[..., Any]) -> MagicMock:
 
 _IMMUTABLE = (float, int, str, bool, bytes, type(None), complex, Enum, Decimal, uuid.UUID, datetime.date,
               datetime.time, datetime.timedelta)
+_ATOMIC = frozenset({float, int, str, bool, bytes, type(None)})  # the immutable types of most values, exactly
 _shapes: dict[type, tuple[bool, bool, Callable[[type], Any], int]] = {}  # model class -> what copying it needs
-_snapshots: dict[type, int] = {}  # plain, unfrozen model classes (seen so far) -> their index in _snap_classes
-_plain_models: dict[type, int] = {}  # the same for plain models, frozen or not
+_snappers: dict[type, Callable[[Any], tuple[Any, ...] | None]] = {}  # plain model classes seen -> `_snapper`
 
 
 def _shape(cls: type[BaseModel]) -> tuple[bool, bool, Callable[[type], Any], int]:
@@ -437,15 +428,32 @@ def _shape(cls: type[BaseModel]) -> tuple[bool, bool, Callable[[type], Any], int
     shape = _shapes.get(cls)
     if shape is None:
         cfg = cls.model_config
-        plain = not cls.__private_attributes__ and cfg.get("extra") != "allow" and _CLASS not in cls.model_fields
+        plain = not cls.__private_attributes__ and cfg.get("extra") != "allow"
         new = object.__new__ if cls.__new__ is object.__new__ else (lambda c: c.__new__(c))
+        names = tuple(cls.model_fields)
         _snap_classes.append((cls, new))
+        _snap_names.append(names)
         shape = _shapes[cls] = (plain, bool(cfg.get("frozen")), new, len(_snap_classes) - 1)
         if plain:
-            _plain_models[cls] = shape[3]
-            if not shape[1]:
-                _snapshots[cls] = shape[3]
+            _snappers[cls] = _snapper(shape[3], names)
     return shape
+
+
+def _snapper(index: int, names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...] | None]:
+    "For the plain model class `index` with fields `names`: `m -> (_VALUES, index, *values)`, or None (not so simple)."
+    # generated (as dataclasses generate __init__): one function, no loop, no view or iterator made per call; a model
+    # qualifies when every field is set (its __dict__ then holds them all, and nothing else) to an immutable value
+    n = len(names)
+    lines = ["def snapshot(m):", "    d = m.__dict__",
+             f"    if len(d) != {n} or len(m.__pydantic_fields_set__) != {n}:", "        return None"]
+    for i, name in enumerate(names):
+        lines += [f"    x{i} = d.get({name!r}, d)",  # missing (model_construct): d itself, which is no value
+                  f"    if type(x{i}) not in ATOMIC and not isinstance(x{i}, IMMUTABLE):", "        return None"]
+    lines.append(f"    return (VALUES, {index}, {''.join(f'x{i}, ' for i in range(n))})")
+    scope: dict[str, Any] = {"ATOMIC": _ATOMIC, "IMMUTABLE": _IMMUTABLE, "VALUES": _VALUES}
+    exec("\n".join(lines), scope)
+    snapshot: Callable[[Any], tuple[Any, ...] | None] = scope["snapshot"]
+    return snapshot
 
 
 def _copy_model(m: BaseModel) -> BaseModel:
@@ -497,21 +505,20 @@ def _copy(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...
         return args, kwargs
 
 
-def _snapshot(m: BaseModel) -> Any:
-    "What a recording mock queues for a plain, unfrozen model of immutable values (else None): see `_build`."
+def _snapshot(m: BaseModel) -> tuple[Any, ...] | None:
+    "What a recording mock queues for a plain model of immutable values (else None): see `_build_values`, `_build`."
     cls = type(m)
-    plain, frozen, _, index = _shapes.get(cls) or _shape(cls)
-    if not plain or frozen:
+    plain, _, _, index = _shapes.get(cls) or _shape(cls)
+    if not plain:
         return None
-    d = m.__dict__
+    entry = _snappers[cls](m)
+    if entry is not None:
+        return entry
+    d = m.__dict__  # some field unset (or a value of a type the snapper does not know): one flat tuple
     for x in d.values():
         if not isinstance(x, _IMMUTABLE):
             return None
     fs = m.__pydantic_fields_set__
-    if len(fs) == len(d):
-        c = d.copy()
-        c[_CLASS] = index
-        return c
     return _SNAP, index, "\0".join(fs), *d, *d.values()
 
 
@@ -537,20 +544,8 @@ def call_with_copies(
         if (d["_mock_side_effect"] is None and d["_mock_wraps"] is None and d["_mock_return_value"] is DEFAULT
                 and not d.get("_fk_replaying")):
             v = args[0]
-            entry = None
-            index = _snapshots.get(type(v))
-            if index is not None:  # a model class seen before: what _snapshot does, inline
-                vd = v.__dict__
-                for x in vd.values():
-                    if not isinstance(x, _IMMUTABLE):
-                        break
-                else:
-                    fs = v.__pydantic_fields_set__
-                    if len(fs) == len(vd):  # every field set: the values, with the class, in one dict
-                        entry = vd.copy()
-                        entry[_CLASS] = index
-                    else:
-                        entry = _SNAP, index, "\0".join(fs), *vd, *vd.values()
+            snap = _snappers.get(type(v))  # a model class seen before: its snapper, the common case
+            entry = snap(v) if snap is not None else None
             if entry is None:
                 entry = _entry(v)
             queue = d.get("_fk_queue")  # what _queue does, inline: this runs for every message
@@ -579,29 +574,14 @@ def copier(
     if queue is None:
         queue = d["_fk_queue"] = deque()
     d.setdefault("_fk_replaying", False)
-    append, cls, snapshots = queue.append, type(mock), _snapshots
+    append, cls, snappers = queue.append, type(mock), _snappers
 
     def record(v: Any) -> bool:
         if d["_mock_return_value"] is not DEFAULT or d["_mock_side_effect"] is not None or d["_fk_replaying"]:
             return False  # a mock configured by the test: the caller calls it the stock way
-        index = snapshots.get(type(v))
-        if index is not None:  # a model class seen before: what _snapshot does, inline
-            vd = v.__dict__
-            for x in vd.values():
-                if not isinstance(x, _IMMUTABLE):
-                    break
-            else:
-                if len(v.__pydantic_fields_set__) == len(vd):  # every field set: the values and class, one dict
-                    entry = vd.copy()
-                    entry[_CLASS] = index
-                else:
-                    entry = _SNAP, index, "\0".join(v.__pydantic_fields_set__), *vd, *vd.values()
-                append(entry)
-                watchers = cls._fastkafka_watchers
-                if watchers is not None and watchers._waiting:
-                    watchers.notify()
-                return True
-        append(_entry(v))
+        snap = snappers.get(type(v))  # a model class seen before: its snapper, the common case
+        entry = snap(v) if snap is not None else None
+        append(_entry(v) if entry is None else entry)
         watchers = cls._fastkafka_watchers
         if watchers is not None and watchers._waiting:
             watchers.notify()
