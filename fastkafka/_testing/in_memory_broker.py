@@ -9,6 +9,7 @@ __all__ = ['logger', 'cluster_key', 'InMemoryProducer', 'InMemoryTransactionalPr
 import asyncio
 import inspect
 import itertools
+import operator
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -121,6 +122,7 @@ class _TxnLog:
 
 
 _VALUE_SIZE = 9  # index of serialized_value_size in a row
+_value_size = operator.itemgetter(_VALUE_SIZE)
 
 
 def _run_now(coro: Any) -> Any:
@@ -776,10 +778,13 @@ class _ConsumerFetch(_ConsumerLifecycle):
             else:
                 rows = part.rows
                 end = len(rows) if limit is None else min(len(rows), pos + limit)
-                size, stop = 0, pos
-                while stop < end and (stop == pos or size < self._max_partition_fetch_bytes):
-                    size += max(rows[stop][_VALUE_SIZE], 0)
-                    stop += 1
+                if end - pos > 1 and sum(map(_value_size, rows[pos:end])) + end - pos < self._max_partition_fetch_bytes:
+                    stop = end  # the common case: everything up to `end` is small enough (a size of -1 counts 0)
+                else:
+                    size, stop = 0, pos
+                    while stop < end and (stop == pos or size < self._max_partition_fetch_bytes):
+                        size += max(rows[stop][_VALUE_SIZE], 0)
+                        stop += 1
                 if stop == pos:
                     continue
                 batch = part.rows[pos:stop] if rows_only else part.read(pos, stop)
