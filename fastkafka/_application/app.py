@@ -29,7 +29,7 @@ from .._components.helpers import list_item, resolved_hints
 from .._components.librdkafka import resolve_transport
 from .._components.logger import get_logger
 from fastkafka._components.mocks import (
-    QUEUED, AwaitedMock, MockNamespace, call_with_copies, create_mock, wrap_with_mock,
+    QUEUED, AwaitedMock, MockNamespace, call_with_copies, copier, create_mock, wrap_with_mock,
 )
 from .._components.producer import ProducerNotStartedError, Sender, producer_wrapper, unwrap_return_type
 from .._components.retry import Retry, dead_letter_topic_name, retry_policy
@@ -314,8 +314,8 @@ def produces(
         name = func.__name__
         t = topic or topic_from_name(name, prefix)
         message_type, batch, keyed = unwrap_return_type(func)
-        get_sender = functools.partial(_sender, self, len(self._producers), name)
-        wrapper = producer_wrapper(func, t, encode, get_sender, functools.partial(_observe, self, name))
+        get_sender = _sender_of(self, len(self._producers), name)
+        wrapper = producer_wrapper(func, t, encode, get_sender, _observer(self, name))
         self._producers.append(ProducerSpec(
             func=func, wrapper=wrapper, topic=t, message_type=message_type, batch=batch, keyed=keyed,
             encoder=encode, encoder_name=encoder_name, brokers=override,
@@ -340,6 +340,21 @@ def _sender(app: FastKafka, index: int, name: str) -> Sender:
     )
 
 
+def _sender_of(app: FastKafka, index: int, name: str) -> Callable[[], Sender]:
+    "`_sender(app, index, name)` as a producer's wrapper calls it for each send, minus a call in the common case."
+
+    def get_sender() -> Sender:
+        runtime = app._runtime
+        if runtime is not None:
+            try:
+                return runtime.sender(index)
+            except KeyError:  # the run is stopping
+                pass
+        return _sender(app, index, name)  # raises
+
+    return get_sender
+
+
 def _observe(app: FastKafka, name: str, /, *args: Any, **kwargs: Any) -> Any:
     "Record a call of producer `name`, with copies of its arguments, in its mock, if it has one."
     mock = app._mocks.get(name)
@@ -347,6 +362,25 @@ def _observe(app: FastKafka, name: str, /, *args: Any, **kwargs: Any) -> Any:
         return None
     res = call_with_copies(mock, *args, **kwargs)
     return None if res is QUEUED else res  # a queued call: nothing for the producer to await
+
+
+def _observer(app: FastKafka, name: str) -> Callable[..., Any]:
+    "`_observe` for producer `name` of `app`, as its wrapper calls it after each send: a copier per mock, kept."
+    bound: Any = None  # the mock the copier was made for (`create_mocks` makes new ones)
+    record: Callable[[Any], bool] | None = None
+
+    def observe(*args: Any, **kwargs: Any) -> Any:
+        nonlocal bound, record
+        mock = app._mocks.get(name)
+        if mock is None:  # an app outside a Tester: nothing to record
+            return None
+        if mock is not bound:
+            bound, record = mock, copier(mock)
+        if record is not None and len(args) == 1 and not kwargs and record(args[0]):
+            return None
+        return _observe(app, name, *args, **kwargs)
+
+    return observe
 
 # %% ../../nbs/07_app.ipynb
 @patch

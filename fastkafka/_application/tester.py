@@ -8,6 +8,7 @@ __all__ = ['logger', 'mirror_name', 'AmbiguousMirror', 'MirrorSender', 'MirrorRe
 
 # %% ../../nbs/10_tester.ipynb
 import asyncio
+import dataclasses
 import inspect
 import re
 from collections.abc import AsyncIterator, Callable
@@ -25,9 +26,9 @@ from .._components.brokers import consumer_config, producer_config
 from .._components.connect import SECURITY_KEYS, start_client
 from .._components.encoder.registry import resolve_decoder, resolve_encoder
 from .._components.logger import get_logger
-from .._components.encoder.json import json_decoder
+from .._components.encoder.json import json_decoder, json_encoder
 from fastkafka._components.mocks import (
-    QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies, notify_calls, recorder,
+    QUEUED, AwaitedMock, MockNamespace, RecordingAsyncMock, call_with_copies, copier, notify_calls, recorder,
 )
 from .._components.producer import Records, to_records
 from .._components.retry import DeadLetter
@@ -35,7 +36,7 @@ from .._components.specs import ConsumerSpec, ProducerSpec
 from fastkafka._components.transport import (
     ConsumerClient, ProducerClient, Transport, current_transport, reset_transport, set_transport,
 )
-from .._testing.in_memory_broker import InMemoryBroker, cluster_key
+from .._testing.in_memory_broker import InMemoryBroker, InMemoryProducer, cluster_key
 
 logger = get_logger(__name__)
 
@@ -69,18 +70,31 @@ class MirrorSender:
         self.mock = RecordingAsyncMock()
         self.awaited = AwaitedMock(self.mock)
         self.client: ProducerClient | None = None  # set while the Tester runs
+        self._record = copier(self.mock)  # call_with_copies(self.mock, msg), bound
+        self._store: Callable[[str, bytes], None] | None = None  # the in-memory client's `store`, while it runs
 
     async def __call__(self, msg: Any) -> Any:
         "Send `msg` to the topic; returns `msg`."
         if self.client is None:
             raise RuntimeError(f"tester.{self.__name__}() sends only while the Tester runs: call it inside "
                                "`async with Tester(app) as tester:`")
-        res = call_with_copies(self.mock, msg)
-        if res is not QUEUED:  # a mock configured by the test: called the stock way
-            await res
+        if self._record is None or not self._record(msg):
+            res = call_with_copies(self.mock, msg)
+            if res is not QUEUED:  # a mock configured by the test: called the stock way
+                await res
         client, topic = self.client, self.topic
         if isinstance(msg, BaseModel):  # the common case, kept short
-            await (await client.send(topic, self.encoder(msg)))
+            if self.encoder is json_encoder:  # what json_encoder does, minus a call: its errors come from it
+                try:
+                    value = msg.__pydantic_serializer__.to_json(msg, by_alias=True)
+                except Exception:
+                    value = json_encoder(msg)
+            else:
+                value = self.encoder(msg)
+            if self._store is not None:  # in memory: stored at once, no future to resolve and await
+                self._store(topic, value)
+            else:
+                await (await client.send(topic, value))
             return msg
         records = Records([bytes(msg)]) if isinstance(msg, bytes | bytearray) else to_records(msg, self.encoder)
         futures = [await client.send(topic, v, key=records.key, headers=records.headers) for v in records.values]
@@ -92,6 +106,10 @@ class MirrorSender:
         return f"MirrorSender({self.__name__!r}, topic={self.topic!r})"
 
 # %% ../../nbs/10_tester.ipynb
+_FIELDS = [f.name for f in dataclasses.fields(ConsumerRecord)]
+_OFFSET, _VALUE = _FIELDS.index("offset"), _FIELDS.index("value")  # in a row of `getmany_rows`
+
+
 class MirrorReceiver:
     "What arrives on a topic the apps produce to, decoded, recorded in a mock."
 
@@ -102,17 +120,25 @@ class MirrorReceiver:
         self.mock = RecordingAsyncMock()
         self.awaited = AwaitedMock(self.mock, failures=failures, fail_fast=fail_fast, note=note)
 
-    async def deliver(self, records: list[ConsumerRecord], on_error: Callable[[BaseException], None]) -> None:
-        "Decode `records` and call the mock with each message."
+    async def deliver(self, records: list[Any], on_error: Callable[[BaseException], None], rows: bool = False) -> None:
+        "Decode `records` and call the mock with each message; `rows`: tuples of `ConsumerRecord` fields (in memory)."
         decode, mock = self.decode, self.mock
+        validate = getattr(decode, "validate", None)  # pydantic's validator of a JSON model: no call around it
         record_call = recorder(mock)  # a mock no test configured: its calls are queued, waiters woken once
         try:
             for record in records:
+                raw = record[_VALUE] if rows else record.value
                 try:
-                    msg = decode(record.value)
+                    if validate is not None:
+                        try:
+                            msg = validate(raw)
+                        except Exception:
+                            msg = decode(raw)  # raises the error json_decoder gives, or decodes what pydantic refused
+                    else:
+                        msg = decode(raw)
                 except Exception as e:
                     logger.error("The Tester could not decode a record of %r (offset %d): %r", self.topic,
-                                 record.offset, e)
+                                 record[_OFFSET] if rows else record.offset, e)
                     on_error(e)
                     continue
                 if record_call is not None:
@@ -273,9 +299,10 @@ def _json_model_decoder(model: type[BaseModel]) -> Callable[[bytes], Any]:
             except Exception:
                 pass  # json_decoder says what went wrong, in its words
         elif model.__pydantic_complete__:  # the validator is built (a model with forward references waits)
-            validate = model.__pydantic_validator__.validate_json
+            validate = decode.validate = model.__pydantic_validator__.validate_json  # type: ignore[attr-defined]
         return json_decoder(raw, model)
 
+    decode.validate = None  # type: ignore[attr-defined]  # the validator itself, once built: `deliver` calls it
     return decode
 
 # %% ../../nbs/10_tester.ipynb
@@ -515,6 +542,9 @@ async def _start_mirror_producers(tester: Tester, stack: AsyncExitStack, transpo
         if isinstance(m, MirrorSender):
             m.client = client
             stack.callback(setattr, m, "client", None)
+            if isinstance(client, InMemoryProducer):
+                m._store = client.store
+                stack.callback(setattr, m, "_store", None)
 
 
 async def _start_receivers(tester: Tester, stack: AsyncExitStack, transport: Transport) -> None:
@@ -534,8 +564,13 @@ async def _start_receivers(tester: Tester, stack: AsyncExitStack, transport: Tra
 
 
 async def _receive(tester: Tester, client: ConsumerClient, by_topic: dict[str, MirrorReceiver]) -> None:
+    rows = getattr(client, "getmany_rows", None)  # the in-memory consumer's: no ConsumerRecord made per record
     try:
         while True:
+            if rows is not None:
+                for tp, found in (await rows(timeout_ms=1000)).items():
+                    await by_topic[tp.topic].deliver(found, tester.record_failure, rows=True)
+                continue
             for tp, records in (await client.getmany(timeout_ms=1000)).items():
                 await by_topic[tp.topic].deliver(records, tester.record_failure)
     except Exception as e:

@@ -4,7 +4,7 @@
 
 # %% auto 0
 __all__ = ['DEFAULT_TIMEOUT', 'QUEUED', 'Watchers', 'watch', 'AwaitedMock', 'recorder', 'notify_calls', 'RecordingAsyncMock',
-           'RecordingMagicMock', 'create_mock', 'call_with_copies', 'wrap_with_mock', 'MockNamespace']
+           'RecordingMagicMock', 'create_mock', 'call_with_copies', 'copier', 'wrap_with_mock', 'MockNamespace']
 
 # %% ../../nbs/06b_mocks.ipynb
 import asyncio
@@ -201,10 +201,30 @@ class _KwCall:
 
 
 _SNAP = object()  # first item of a queued snapshot tuple: a private marker no argument tuple can start with
+_VALUES = object()  # the same, for a snapshot of a model with every field set: `(_VALUES, class index, *values)`
+
+
+def _is_snapshot(entry: Any) -> bool:
+    "Whether a queued entry is a snapshot of a model (rather than an argument, or a tuple of them)."
+    return type(entry) is tuple and bool(entry) and (entry[0] is _SNAP or entry[0] is _VALUES)
+
+
+def _build_values(snapshot: tuple[Any, ...]) -> Any:
+    "The model a queued snapshot `(_VALUES, class index, *values)` stands for: its fields, in order, all set."
+    index = snapshot[1]
+    cls, new = _snap_classes[index]
+    names = _snap_names[index]
+    m = new(cls)
+    _set(m, "__dict__", dict(zip(names, snapshot[2:], strict=True)))
+    _set(m, "__pydantic_fields_set__", set(names))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
 
 
 def _build(snapshot: tuple[Any, ...]) -> Any:
-    "The model a queued snapshot `(_SNAP, class index, fields set, *keys, *values)` stands for."
+    "The model a queued snapshot `(_SNAP, class index, fields set, *keys, *values)` stands for (some fields unset)."
     index, fields = snapshot[1], snapshot[2]
     n = (len(snapshot) - 3) // 2
     keys = snapshot[3:3 + n]
@@ -218,6 +238,7 @@ def _build(snapshot: tuple[Any, ...]) -> Any:
 
 
 _snap_classes: list[tuple[type, Callable[[type], Any]]] = []  # model classes snapshots refer to, by index
+_snap_names: list[tuple[str, ...]] = []  # their field names, in order, by the same index
 _own = object.__getattribute__
 _set = object.__setattr__
 _COUNTS = {"call_count": "_mock_call_count", "await_count": "_mock_await_count"}  # read without replaying
@@ -269,20 +290,14 @@ def recorder(
     append = queue.append
 
     def record(x: Any) -> None:
-        cls = type(x)
-        index = _plain_models.get(cls)
-        if index is None and isinstance(x, BaseModel):
-            index = _shape(cls)[3] if _shape(cls)[0] else None
-        if index is not None:  # a plain model: kept as a snapshot, which the garbage collector stops tracking
-            d = x.__dict__
-            for v in d.values():
-                if not isinstance(v, _IMMUTABLE):
-                    break
-            else:
-                fs = x.__pydantic_fields_set__
-                append((_SNAP, index, None if len(fs) == len(d) else "\0".join(fs), *d, *d.values()))
-                return
-        append((x,) if cls in _WRAPPED else x)  # a tuple argument is queued as an argument tuple
+        snap = _snappers.get(type(x))
+        entry = snap(x) if snap is not None else None
+        if entry is None and isinstance(x, BaseModel):  # a plain model: kept as a snapshot, which the GC stops tracking
+            entry = _snapshot(x)
+        if entry is not None:
+            append(entry)
+            return
+        append((x,) if type(x) in _WRAPPED else x)  # a tuple argument is queued as an argument tuple
 
     return record
 
@@ -364,7 +379,9 @@ def _replay(mock: Any) -> None:
             item = queue.popleft()
             kind = type(item)
             if kind is tuple:
-                args, kwargs = ((_build(item),) if item and item[0] is _SNAP else item), {}
+                first = item[0] if item else None
+                args = (_build_values(item),) if first is _VALUES else (_build(item),) if first is _SNAP else item
+                kwargs = {}
             elif kind is _KwCall:
                 args, kwargs = item.args, item.kwargs
             else:
@@ -401,9 +418,9 @@ def create_mock(func: Callable[..., Any]) -> MagicMock:
 
 _IMMUTABLE = (float, int, str, bool, bytes, type(None), complex, Enum, Decimal, uuid.UUID, datetime.date,
               datetime.time, datetime.timedelta)
+_ATOMIC = frozenset({float, int, str, bool, bytes, type(None)})  # the immutable types of most values, exactly
 _shapes: dict[type, tuple[bool, bool, Callable[[type], Any], int]] = {}  # model class -> what copying it needs
-_snapshots: dict[type, int] = {}  # plain, unfrozen model classes (seen so far) -> their index in _snap_classes
-_plain_models: dict[type, int] = {}  # the same for plain models, frozen or not
+_snappers: dict[type, Callable[[Any], tuple[Any, ...] | None]] = {}  # plain model classes seen -> `_snapper`
 
 
 def _shape(cls: type[BaseModel]) -> tuple[bool, bool, Callable[[type], Any], int]:
@@ -413,13 +430,30 @@ def _shape(cls: type[BaseModel]) -> tuple[bool, bool, Callable[[type], Any], int
         cfg = cls.model_config
         plain = not cls.__private_attributes__ and cfg.get("extra") != "allow"
         new = object.__new__ if cls.__new__ is object.__new__ else (lambda c: c.__new__(c))
+        names = tuple(cls.model_fields)
         _snap_classes.append((cls, new))
+        _snap_names.append(names)
         shape = _shapes[cls] = (plain, bool(cfg.get("frozen")), new, len(_snap_classes) - 1)
         if plain:
-            _plain_models[cls] = shape[3]
-            if not shape[1]:
-                _snapshots[cls] = shape[3]
+            _snappers[cls] = _snapper(shape[3], names)
     return shape
+
+
+def _snapper(index: int, names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...] | None]:
+    "For the plain model class `index` with fields `names`: `m -> (_VALUES, index, *values)`, or None (not so simple)."
+    # generated (as dataclasses generate __init__): one function, no loop, no view or iterator made per call; a model
+    # qualifies when every field is set (its __dict__ then holds them all, and nothing else) to an immutable value
+    n = len(names)
+    lines = ["def snapshot(m):", "    d = m.__dict__",
+             f"    if len(d) != {n} or len(m.__pydantic_fields_set__) != {n}:", "        return None"]
+    for i, name in enumerate(names):
+        lines += [f"    x{i} = d.get({name!r}, d)",  # missing (model_construct): d itself, which is no value
+                  f"    if type(x{i}) not in ATOMIC and not isinstance(x{i}, IMMUTABLE):", "        return None"]
+    lines.append(f"    return (VALUES, {index}, {''.join(f'x{i}, ' for i in range(n))})")
+    scope: dict[str, Any] = {"ATOMIC": _ATOMIC, "IMMUTABLE": _IMMUTABLE, "VALUES": _VALUES}
+    exec("\n".join(lines), scope)
+    snapshot: Callable[[Any], tuple[Any, ...] | None] = scope["snapshot"]
+    return snapshot
 
 
 def _copy_model(m: BaseModel) -> BaseModel:
@@ -472,22 +506,32 @@ def _copy(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...
 
 
 def _snapshot(m: BaseModel) -> tuple[Any, ...] | None:
-    "What a recording mock queues for a plain, unfrozen model of immutable values (else None): a tuple of them."
+    "What a recording mock queues for a plain model of immutable values (else None): see `_build_values`, `_build`."
     cls = type(m)
-    plain, frozen, _, index = _shapes.get(cls) or _shape(cls)
-    if not plain or frozen:
+    plain, _, _, index = _shapes.get(cls) or _shape(cls)
+    if not plain:
         return None
-    d = m.__dict__
+    entry = _snappers[cls](m)
+    if entry is not None:
+        return entry
+    d = m.__dict__  # some field unset (or a value of a type the snapper does not know): one flat tuple
     for x in d.values():
         if not isinstance(x, _IMMUTABLE):
             return None
     fs = m.__pydantic_fields_set__
-    return _SNAP, index, _fields(fs, d), *d, *d.values()
+    return _SNAP, index, "\0".join(fs), *d, *d.values()
 
 
-def _fields(fs: set[str], d: dict[str, Any]) -> str | None:
-    "How a snapshot keeps the fields set: None for all of them, else their names joined by NUL."
-    return None if len(fs) == len(d) else "\0".join(fs)
+def _entry(v: Any) -> Any:
+    "What a recording mock queues for a call with the one argument `v`: a snapshot, a copy, or `v` itself."
+    try:
+        entry = _snapshot(v) if isinstance(v, BaseModel) else None
+        if entry is None:
+            entry = _copy_value(v)
+            entry = (entry,) if type(entry) in _WRAPPED else entry
+    except Exception:  # something that cannot be copied (a lock, a client): record it as it is
+        entry = (v,)
+    return entry
 
 
 def call_with_copies(
@@ -500,24 +544,10 @@ def call_with_copies(
         if (d["_mock_side_effect"] is None and d["_mock_wraps"] is None and d["_mock_return_value"] is DEFAULT
                 and not d.get("_fk_replaying")):
             v = args[0]
-            entry = None
-            index = _snapshots.get(type(v))
-            if index is not None:  # a model class seen before: what _snapshot does, inline
-                vd = v.__dict__
-                for x in vd.values():
-                    if not isinstance(x, _IMMUTABLE):
-                        break
-                else:
-                    fs = v.__pydantic_fields_set__
-                    entry = _SNAP, index, None if len(fs) == len(vd) else "\0".join(fs), *vd, *vd.values()
+            snap = _snappers.get(type(v))  # a model class seen before: its snapper, the common case
+            entry = snap(v) if snap is not None else None
             if entry is None:
-                try:
-                    entry = _snapshot(v) if isinstance(v, BaseModel) else None
-                    if entry is None:
-                        entry = _copy_value(v)
-                        entry = (entry,) if type(entry) in _WRAPPED else entry
-                except Exception:  # something that cannot be copied (a lock, a client): record it as it is
-                    entry = (v,)
+                entry = _entry(v)
             queue = d.get("_fk_queue")  # what _queue does, inline: this runs for every message
             if queue is None:
                 queue = d["_fk_queue"] = deque()
@@ -530,6 +560,35 @@ def call_with_copies(
     a, k = _copy(args, kwargs)
     return mock(*a, **k)
 
+
+def copier(
+    mock: Any,  # a mock that will be called with one argument at a time
+) -> Callable[[Any], bool] | None:
+    "`call_with_copies(mock, x)` bound to `mock`, or None; False (nothing recorded): the test configured `mock`."
+    if not isinstance(mock, _LazyCalls):
+        return None
+    d = _own(mock, "__dict__")
+    if d["_mock_wraps"] is not None:  # set only when a mock is made: a wrapping mock is called the stock way
+        return None
+    queue = d.get("_fk_queue")
+    if queue is None:
+        queue = d["_fk_queue"] = deque()
+    d.setdefault("_fk_replaying", False)
+    append, cls, snappers = queue.append, type(mock), _snappers
+
+    def record(v: Any) -> bool:
+        if d["_mock_return_value"] is not DEFAULT or d["_mock_side_effect"] is not None or d["_fk_replaying"]:
+            return False  # a mock configured by the test: the caller calls it the stock way
+        snap = snappers.get(type(v))  # a model class seen before: its snapper, the common case
+        entry = snap(v) if snap is not None else None
+        append(_entry(v) if entry is None else entry)
+        watchers = cls._fastkafka_watchers
+        if watchers is not None and watchers._waiting:
+            watchers.notify()
+        return True
+
+    return record
+
 # %% ../../nbs/06b_mocks.ipynb
 def wrap_with_mock(
     func: Callable[..., Any],  # the function to call
@@ -537,13 +596,15 @@ def wrap_with_mock(
     on_error: Callable[[BaseException], None] | None = None,  # told about exceptions `func` raises
 ) -> Callable[..., Any]:
     "`func`, with each call also recorded (as a deep copy) in `mock`."
+    record = copier(mock)  # the common case, a call with one argument, without call_with_copies' dispatch
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            res = call_with_copies(mock, *args, **kwargs)
-            if res is not _READY and inspect.isawaitable(res):  # _READY: a queued call, nothing to wait for
-                await res
+            if record is None or kwargs or len(args) != 1 or not record(args[0]):
+                res = call_with_copies(mock, *args, **kwargs)
+                if res is not _READY and inspect.isawaitable(res):  # _READY: a queued call, nothing to wait for
+                    await res
             try:
                 return await func(*args, **kwargs)
             except Exception as e:
@@ -555,7 +616,8 @@ def wrap_with_mock(
 
     @functools.wraps(func)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call_with_copies(mock, *args, **kwargs)
+        if record is None or kwargs or len(args) != 1 or not record(args[0]):
+            call_with_copies(mock, *args, **kwargs)
         try:
             return func(*args, **kwargs)
         except Exception as e:

@@ -9,6 +9,7 @@ __all__ = ['logger', 'cluster_key', 'InMemoryProducer', 'InMemoryTransactionalPr
 import asyncio
 import inspect
 import itertools
+import operator
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -62,13 +63,15 @@ def _check_topic_name(topic: str) -> None:
 
 
 class _Partition:
-    "One partition: its records (offset = index) and the consumers assigned to it."
+    "One partition: its records (offset = index) and the consumers waiting for its next record."
 
     __slots__ = ("rows", "tp", "txns", "watchers")
 
     def __init__(self, tp: TopicPartition) -> None:  # tp: which partition this is
         self.tp = tp
         self.rows: list[tuple[Any, ...]] = []  # each record as the tuple of its ConsumerRecord fields
+        # the consumers whose `getmany` waits for a record here: each adds itself before it waits, and the next
+        # record wakes and forgets them (so a record nobody waits for costs one test, not a loop)
         self.watchers: set[_ConsumerAssignment] = set()
         self.txns: _TxnLog | None = None  # what transactions left here; None while none wrote here
 
@@ -79,15 +82,18 @@ class _Partition:
         offset = len(rows)
         rows.append((tp.topic, tp.partition, offset, timestamp_ms, 0, key, value, None,
                      len(key) if key is not None else -1, len(value) if value is not None else -1, headers))
-        self.wake()
+        if self.watchers:
+            self.wake()
         return _tuple_new(RecordMetadata, (tp.topic, tp.partition, tp, offset, timestamp_ms, 0, 0))
 
     def wake(self) -> None:
         "Wake the consumers waiting on this partition (a consumer not waiting reads it at its next poll anyway)."
-        for consumer in self.watchers:
+        watchers = self.watchers
+        for consumer in watchers:
             if consumer._waiting:
                 consumer._waiting = False
                 consumer._wakeup.set()  # type: ignore[union-attr]
+        watchers.clear()
 
     def mark(self) -> int:
         "Append a transaction marker: like Kafka's commit and abort markers, it takes an offset and no one reads it."
@@ -116,6 +122,17 @@ class _TxnLog:
 
 
 _VALUE_SIZE = 9  # index of serialized_value_size in a row
+_value_size = operator.itemgetter(_VALUE_SIZE)
+
+
+def _run_now(coro: Any) -> Any:
+    "The result of a coroutine that never suspends (an in-memory `send`), run to its end here."
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("an in-memory send suspended")
 _tuple_new = tuple.__new__  # builds a NamedTuple (RecordMetadata) without its Python-level __new__
 _Future = asyncio.Future
 
@@ -338,6 +355,7 @@ class _ProducerBase:
         self._small_value = self._rough_limit - 64  # a lone bytes value shorter than this needs no size check
         self._topics = self._cluster.topics
         self._state = "new"
+        self._fast = False  # started, no serializers, the default partitioner: `send` takes its short path
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop it started on: its futures belong to it
 
     async def start(self) -> None:
@@ -346,10 +364,11 @@ class _ProducerBase:
             raise IllegalStateError(f"InMemoryProducer.start() called on a {self._state} producer; create a new one")
         self._loop = asyncio.get_running_loop()  # like aiokafka's producer, it belongs to one loop
         self._state = "started"
+        self._fast = self._plain and self._default_partitioner
 
     async def stop(self) -> None:
         "Stop the producer; everything sent is already stored. Idempotent."
-        self._state = "stopped"
+        self._state, self._fast = "stopped", False
 
     async def flush(self) -> None:
         "Wait for pending sends: none are ever pending in memory."
@@ -373,10 +392,23 @@ class InMemoryProducer(_ProducerBase):
         timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
     ) -> "asyncio.Future[RecordMetadata]":
         "Store one record; the returned future holds its `RecordMetadata`."
+        parts = self._topics.get(topic)
+        if (self._fast and key is None and partition is None and not headers and type(value) is bytes
+                and parts is not None and len(parts) == 1 and len(value) < self._small_value):
+            part = parts[0]  # the common case: a small value to the one partition of a topic, nothing to check
+            rows, tp = part.rows, part.tp
+            offset = len(rows)
+            stamp = time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms
+            rows.append((tp.topic, 0, offset, stamp, 0, None, value, None, -1, len(value), ()))
+            if part.watchers:  # a consumer waits for this partition
+                part.wake()
+            fut: asyncio.Future[RecordMetadata] = _Future(loop=self._loop)
+            fut.set_result(_tuple_new(RecordMetadata, (tp.topic, 0, tp, offset, stamp, 0, 0)))
+            return fut  # acknowledged when send returns
         if self._state != "started":
             self._check_started()
         if key is None and not headers and self._plain and type(value) is bytes and len(value) < self._small_value:
-            hdrs: tuple[tuple[str, bytes], ...] = ()  # the common case: a small value, nothing else to check
+            hdrs: tuple[tuple[str, bytes], ...] = ()  # a small value, nothing else to check
         else:
             if value is None and key is None:
                 raise ValueError("Need at least one: key or value")
@@ -408,13 +440,26 @@ class InMemoryProducer(_ProducerBase):
         offset = len(rows)
         rows.append((tp.topic, tp.partition, offset, stamp, 0, key, value, None,
                      len(key) if key is not None else -1, len(value) if value is not None else -1, hdrs))
-        for consumer in part.watchers:
-            if consumer._waiting:
-                consumer._waiting = False
-                consumer._wakeup.set()  # type: ignore[union-attr]
-        fut: asyncio.Future[RecordMetadata] = _Future(loop=self._loop)
+        if part.watchers:  # a consumer waits for this partition
+            part.wake()
+        fut = _Future(loop=self._loop)
         fut.set_result(_tuple_new(RecordMetadata, (tp.topic, tp.partition, tp, offset, stamp, 0, 0)))
         return fut  # acknowledged when send returns
+
+    def store(self, topic: str, value: Any = None, key: Any = None,
+              headers: list[tuple[str, bytes]] | None = None) -> None:
+        "Store one record at once, as `send` does, for a caller that needs no acknowledgement (no future, no metadata)."
+        parts = self._topics.get(topic)
+        if (self._fast and key is None and not headers and type(value) is bytes and parts is not None
+                and len(parts) == 1 and len(value) < self._small_value):  # the common case: what send does, inline
+            part = parts[0]
+            rows = part.rows
+            rows.append((part.tp.topic, 0, len(rows), time.time_ns() // 1_000_000, 0, None, value, None, -1,
+                         len(value), ()))
+            if part.watchers:  # a consumer waits for this partition
+                part.wake()
+            return
+        _run_now(self.send(topic, value, key, headers=headers))
 
     async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None,
                             timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
@@ -460,6 +505,11 @@ class InMemoryTransactionalProducer(InMemoryProducer):
             raise IllegalOperation("Not in the middle of a transaction" if in_txn else
                                    "A transaction is already open: commit or abort it first")
         return tid
+
+    def store(self, topic: str, value: Any = None, key: Any = None,
+              headers: list[tuple[str, bytes]] | None = None) -> None:
+        "Store one record in the open transaction, as `send` does (no future, no metadata)."
+        _run_now(self.send(topic, value, key, headers=headers))
 
     async def begin_transaction(self) -> None:
         "Begin a transaction."
@@ -554,6 +604,7 @@ class _ConsumerBase:
         self._topics: set[str] = set(topics)
         self._listener: ConsumerRebalanceListener | None = None
         self._assigned: list[TopicPartition] = []
+        self._parts: list[_Partition] = []  # the assigned partitions themselves
         self._positions: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()  # assigned partitions `getmany` leaves alone (pause/resume)
         self._started = self._closed = self._reassigning = False
@@ -583,13 +634,12 @@ class _ConsumerAssignment(_ConsumerBase):
         return len(part.rows)
 
     def _set_assignment(self, tps: set[TopicPartition]) -> None:
-        for tp in self._assigned:
-            self._cluster.topics[tp.topic][tp.partition].watchers.discard(self)
+        for part in self._parts:
+            part.watchers.discard(self)
         self._assigned = sorted(tps)
+        self._parts = [self._cluster.topics[tp.topic][tp.partition] for tp in self._assigned]  # a wait watches them
         self._paused &= tps  # as in aiokafka, a partition assigned anew starts unpaused
         self._positions = {tp: self._initial_position(tp) for tp in self._assigned}
-        for tp in self._assigned:
-            self._cluster.topics[tp.topic][tp.partition].watchers.add(self)
         self._reassigning = False
         self._wake()
 
@@ -708,9 +758,10 @@ class _ConsumerFetch(_ConsumerLifecycle):
     "Reading records."
 
     def _drain(
-        self, partitions: Sequence[TopicPartition], limit: int | None
-    ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        self, partitions: Sequence[TopicPartition], limit: int | None, rows_only: bool = False,
+    ) -> dict[TopicPartition, list[Any]]:
+        "What the next poll returns: `ConsumerRecord`s, or with `rows_only` the tuples of their fields."
+        out: dict[TopicPartition, list[Any]] = {}
         order = [tp for tp in (partitions or self._assigned) if tp in self._positions and tp not in self._paused]
         if len(order) > 1:
             self._rotation = k = (self._rotation + 1) % len(order)
@@ -720,22 +771,25 @@ class _ConsumerFetch(_ConsumerLifecycle):
             if pos < 0:
                 raise NoOffsetForPartitionError(f"{tp} has no committed offset and auto_offset_reset='none'")
             if part.txns is not None:  # transactions wrote here: markers to skip, maybe records to hide
-                batch, stop = self._read_txn(part, pos, limit)
+                batch, stop = self._read_txn(part, pos, limit, rows_only)
                 self._positions[tp] = stop
                 if not batch:
                     continue
             else:
                 rows = part.rows
                 end = len(rows) if limit is None else min(len(rows), pos + limit)
-                size, stop = 0, pos
-                while stop < end and (stop == pos or size < self._max_partition_fetch_bytes):
-                    size += max(rows[stop][_VALUE_SIZE], 0)
-                    stop += 1
+                if end - pos > 1 and sum(map(_value_size, rows[pos:end])) + end - pos < self._max_partition_fetch_bytes:
+                    stop = end  # the common case: everything up to `end` is small enough (a size of -1 counts 0)
+                else:
+                    size, stop = 0, pos
+                    while stop < end and (stop == pos or size < self._max_partition_fetch_bytes):
+                        size += max(rows[stop][_VALUE_SIZE], 0)
+                        stop += 1
                 if stop == pos:
                     continue
-                batch = part.read(pos, stop)
+                batch = part.rows[pos:stop] if rows_only else part.read(pos, stop)
             if self._key_deserializer or self._value_deserializer:
-                batch = [self._deserialize(r) for r in batch]
+                batch = [(self._deserialize_row if rows_only else self._deserialize)(r) for r in batch]
             out[tp], self._positions[tp] = batch, stop
             if limit is not None:
                 limit -= len(batch)
@@ -743,20 +797,25 @@ class _ConsumerFetch(_ConsumerLifecycle):
                     break
         return out
 
-    def _read_txn(self, part: _Partition, pos: int, limit: int | None) -> tuple[list[ConsumerRecord], int]:
-        "Records of a partition transactions wrote to, from `pos`, and the position after them."
+    def _read_txn(self, part: _Partition, pos: int, limit: int | None,
+                  rows_only: bool = False) -> tuple[list[Any], int]:
+        "Records (or rows) of a partition transactions wrote to, from `pos`, and the position after them."
         log, rows, max_bytes = cast(_TxnLog, part.txns), part.rows, self._max_partition_fetch_bytes
         markers, end, aborted = log.markers, len(rows), _NOTHING
         if self._read_committed:  # nothing of an open transaction, nothing of an aborted one
             end, aborted = log.stable_end(end), log.aborted
-        out: list[ConsumerRecord] = []
+        out: list[Any] = []
         size, off = 0, pos
         while off < end and (limit is None or len(out) < limit) and (not out or size < max_bytes):
             if off not in markers and off not in aborted:
-                out.append(ConsumerRecord(*rows[off]))
+                out.append(rows[off] if rows_only else ConsumerRecord(*rows[off]))
                 size += max(rows[off][_VALUE_SIZE], 0)
             off += 1
         return out, off
+
+    def _deserialize_row(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        kd, vd = self._key_deserializer, self._value_deserializer
+        return (*r[:5], kd(r[5]) if kd else r[5], vd(r[6]) if vd else r[6], *r[7:])
 
     def _deserialize(self, r: ConsumerRecord) -> ConsumerRecord:
         kd, vd = self._key_deserializer, self._value_deserializer
@@ -771,6 +830,15 @@ class _ConsumerPoll(_ConsumerFetch):
     async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
                       max_records: int | None = None) -> dict[TopicPartition, list[ConsumerRecord]]:
         "Records from the assigned partitions (or `partitions`), waiting up to `timeout_ms` for some."
+        return await self._poll(partitions, timeout_ms, max_records, False)
+
+    async def getmany_rows(self, *partitions: TopicPartition, timeout_ms: int = 0,
+                           max_records: int | None = None) -> dict[TopicPartition, list[tuple[Any, ...]]]:
+        "`getmany`, with each record as the tuple of its `ConsumerRecord` fields, in order (the Tester reads so)."
+        return await self._poll(partitions, timeout_ms, max_records, True)
+
+    async def _poll(self, partitions: Sequence[TopicPartition], timeout_ms: int, max_records: int | None,
+                    rows_only: bool) -> dict[TopicPartition, list[Any]]:
         if self._closed:
             raise ConsumerStoppedError()
         if not self._started or self._wakeup is None:
@@ -785,7 +853,7 @@ class _ConsumerPoll(_ConsumerFetch):
             if not self._reassigning:
                 if self._auto_commit and time.monotonic() - self._last_autocommit >= self._auto_commit_interval:
                     self._autocommit()
-                out = self._drain(partitions, limit)
+                out = self._drain(partitions, limit, rows_only)
                 if out:
                     return out
             remaining = deadline - loop.time()
@@ -796,6 +864,8 @@ class _ConsumerPoll(_ConsumerFetch):
             expired: list[bool] = []
             timer = loop.call_later(remaining, self._expire, expired)
             self._waiting = True
+            for part in self._parts:  # the next record in any of them wakes us
+                part.watchers.add(self)
             try:
                 await self._wakeup.wait()
             finally:
