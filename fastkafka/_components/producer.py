@@ -11,6 +11,7 @@ __all__ = ['logger', 'RETRY_FIRST_S', 'RETRY_MAX_S', 'Resend', 'outage', 'Pendin
 import asyncio
 import functools
 import inspect
+import logging
 import threading
 import time
 import types
@@ -224,14 +225,22 @@ class Outage:
     def __init__(self, every: float = 30.0) -> None:  # every: seconds between reminders
         self.every, self.failures, self._last = every, 0, 0.0
         self.since: float | None = None  # monotonic time of the first failure of the current outage
+        self._ended = -every  # monotonic time the last outage ended
+        self._quiet = False  # the current outage is the last one's stragglers: no lines of its own
 
     def failed(self, topic: str, exc: BaseException) -> None:
         "A send to `topic` failed with the transient error `exc`."
         now, self.failures = time.monotonic(), self.failures + 1
         if self.since is None:
             self.since = self._last = now
-            logger.warning("Kafka is unreachable: sending to %r failed with %r; the messages wait and are sent "
-                           "again when it is back", topic, exc)
+            # records queued before Kafka came back still time out for a while after it: they reopen the outage
+            # without a line (a real new outage is reported by the reminder)
+            self._quiet = now - self._ended < self.every
+            if self._quiet:
+                logger.debug("Sending to %r failed with %r shortly after Kafka came back", topic, exc)
+            else:
+                logger.warning("Kafka is unreachable: sending to %r failed with %r; the messages wait and are sent "
+                               "again when it is back", topic, exc)
         elif now - self._last >= self.every:
             self._last = now
             logger.warning("Kafka is still unreachable after %.0f s (%d failed send attempts); no message is "
@@ -240,9 +249,11 @@ class Outage:
     def recovered(self) -> None:
         "A send went through: end the current outage, if any."
         if self.since is not None:
-            logger.warning("Kafka is reachable again after %.1f s (%d failed send attempts)",
-                           time.monotonic() - self.since, self.failures)
-            self.since, self.failures = None, 0
+            now = time.monotonic()
+            logger.log(logging.DEBUG if self._quiet else logging.WARNING,
+                       "Kafka is reachable again after %.1f s (%d failed send attempts)", now - self.since,
+                       self.failures)
+            self.since, self.failures, self._ended = None, 0, now
 
 
 outage = Outage()
