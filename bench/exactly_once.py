@@ -31,7 +31,7 @@ import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from throughput import POLL, Clock, Reading, Scaled, create_topic, end_offsets, fill, load, scale
+from throughput import create_topic, end_offsets, fill, load, pipeline_app
 
 MODES = ("at_least_once", "exactly_once")
 WARMUP = 5000
@@ -74,37 +74,8 @@ async def check_offsets(bootstrap: str, src: str, group: str, partitions: int) -
 
 async def run_app(bootstrap: str, src: str, dst: str, n: int, mode: str, batch: bool,
                   interval_ms: int | None = None) -> tuple[dict[str, float], str]:
-    from fastkafka import FastKafka
-
-    host, port = bootstrap.rsplit(":", 1)
-    group = uuid.uuid4().hex
     extra = {"auto_commit_interval_ms": interval_ms} if interval_ms and mode == "exactly_once" else {}
-    app = FastKafka(kafka_brokers={"localhost": {"url": host, "port": port}}, group_id=group,
-                    auto_offset_reset="earliest", max_poll_records=POLL, processing_guarantee=mode, **extra)
-    clock = Clock(n)
-
-    if batch:
-        @app.produces(topic=dst)
-        async def to_out_batch(items: list[Scaled]) -> list[Scaled]:
-            return items
-
-        @app.consumes(topic=src)
-        async def on_readings(readings: list[Reading]) -> None:
-            if not clock.t0:
-                clock.start()
-            await to_out_batch([scale(r) for r in readings])
-            clock.tick(len(readings))
-    else:
-        @app.produces(topic=dst)
-        async def to_out(item: Scaled) -> Scaled:
-            return item
-
-        @app.consumes(topic=src)
-        async def on_reading(reading: Reading) -> None:
-            if not clock.t0:
-                clock.start()
-            await to_out(scale(reading))
-            clock.tick()
+    app, clock, group = pipeline_app(bootstrap, src, dst, n, batch, processing_guarantee=mode, **extra)
 
     runner = None
     async with app:  # leaving it commits everything: the final commit, or the last transactions

@@ -172,14 +172,14 @@ def producer_for(bootstrap: str, transport: str = "aiokafka") -> Any:
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
 
 
-async def run_fastkafka(bootstrap: str, src: str, dst: str, n: int, batch: bool,
-                        transport: str = "aiokafka") -> tuple[dict[str, float], str]:
+def pipeline_app(bootstrap: str, src: str, dst: str, n: int, batch: bool, **app_kwargs: Any) -> tuple[Any, Clock, str]:
+    "The benchmark's FastKafka app (single or batch), its clock and its group id; `app_kwargs` go to `FastKafka`."
     from fastkafka import FastKafka  # here, so that the raw loops' processes do not import it
 
     host, port = bootstrap.rsplit(":", 1)
     group = uuid.uuid4().hex
     app = FastKafka(kafka_brokers={"localhost": {"url": host, "port": port}}, group_id=group,
-                    auto_offset_reset="earliest", max_poll_records=POLL, transport=transport)
+                    auto_offset_reset="earliest", max_poll_records=POLL, **app_kwargs)
     clock = Clock(n)
 
     if batch:
@@ -205,6 +205,12 @@ async def run_fastkafka(bootstrap: str, src: str, dst: str, n: int, batch: bool,
             await to_out(scale(reading))
             clock.tick()
 
+    return app, clock, group
+
+
+async def run_fastkafka(bootstrap: str, src: str, dst: str, n: int, batch: bool,
+                        transport: str = "aiokafka") -> tuple[dict[str, float], str]:
+    app, clock, group = pipeline_app(bootstrap, src, dst, n, batch, transport=transport)
     async with app:  # leaving it stops the consumer gracefully: its final commit covers everything handled
         await asyncio.wait_for(clock.done.wait(), 600)
         await app.runtime.sender(0).client.flush()  # every output record acknowledged

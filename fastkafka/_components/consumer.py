@@ -459,22 +459,12 @@ class ChunkDeliveries(UnitDeliveries):
 
     def add(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
         seg = self if self._open is None else self._open  # (not `self._open or self`: a unit with no sends is falsy)
-        if threading.get_ident() != seg._thread:
-            fut.get_loop().call_soon_threadsafe(seg._sent.append, (fut, record, seg.source))
-        else:
-            seg._sent.append((fut, record, seg.source))
+        UnitDeliveries.add(seg, fut, record)
 
     def send_nowait(self, client: ProducerClient, topic: str, value: bytes | None, key: bytes | None,
                     headers: list[tuple[str, bytes]] | None) -> bool:
-        if not reports(client):
-            return False
         seg = self if self._open is None else self._open
-        try:
-            client.send_reported(topic, value, key, headers, partial(seg._report, seg.source, client))
-        except BufferError:  # the client's queue is full: `send` waits for room
-            return False
-        seg._reports += 1
-        return True
+        return UnitDeliveries.send_nowait(seg, client, topic, value, key, headers)
 
     def send_many_nowait(self, client: ProducerClient, topic: str, values: list[bytes], key: bytes | None,
                          headers: list[tuple[str, bytes]] | None) -> int:

@@ -214,6 +214,7 @@ class TransactionalRunner(ConsumerRunner):
     _commit_txn: Callable[..., Any]
     _consumer: Callable[[], ConsumerClient]
     _submit: Callable[..., Any]
+    _undecodable: Callable[..., bool]
 
 
 class _NoClient:
@@ -397,6 +398,17 @@ async def _dead_letters_into(self: TransactionalRunner, unit: TxnUnit, txn: _Par
         self._observer.dead_lettered([r for r, _ in items])
 
 # %% ../../nbs/06a_exactly_once.ipynb
+@patch
+def _undecodable(self: TransactionalRunner, po: PartitionOffsets, record: Any, e: Exception) -> bool:
+    "Log a record that cannot be decoded; True when that stops the consumer (`throw_exceptions`, no dead letters)."
+    fatal = self._throw and self._dlt_topic is None
+    self._log_failure(record, record.offset, e, "Decoding", fatal)
+    if fatal:
+        po.abandon()
+        self._fail(e)
+    return fatal
+
+
 def _key(r: Any) -> tuple[str, int, int]:
     return (r.topic, r.partition, r.offset)
 
@@ -417,11 +429,8 @@ async def _handle_one(self: TransactionalRunner, po: PartitionOffsets, record: C
         try:
             msg = self._decode(record.value, self._model)
         except Exception as e:
-            fatal = self._throw and self._dlt_topic is None
-            self._log_failure(record, record.offset, e, "Decoding", fatal)
-            if fatal:
-                po.abandon()
-                return self._fail(e)
+            if self._undecodable(po, record, e):
+                return
             bad = e
     if bad is not None:  # out of attempts, or undecodable: dead-letter it in the transaction, or skip it
         if self._dlt_topic is None:
@@ -468,11 +477,8 @@ async def _handle_batch(self: TransactionalRunner, po: PartitionOffsets,
             msgs.append(self._decode(r.value, self._model))
             kept.append(r)
         except Exception as e:
-            fatal = self._throw and self._dlt_topic is None
-            self._log_failure(r, r.offset, e, "Decoding", fatal)
-            if fatal:
-                po.abandon()
-                return self._fail(e)
+            if self._undecodable(po, r, e):
+                return
             bad.append((r, e))
     dead = bool(bad) and self._dlt_topic is not None  # a refused dead letter stops the consumer, as at least once
     unit = TxnUnit(self, po, records, last, txn, gen,

@@ -336,11 +336,8 @@ def _make(cls: Any, settings: Mapping[str, Any]) -> Any:
 class LibrdkafkaProducer(_ProducerPolling):
     "A `ProducerClient` on confluent-kafka's `Producer`, made from `AIOKafkaProducer` keyword arguments."
 
-    async def send(
-        self, topic: str, value: Any = None, key: Any = None, partition: int | None = None,
-        timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
-    ) -> "asyncio.Future[RecordMetadata]":
-        "Queue one record; the returned future resolves with its `RecordMetadata` once the broker acknowledged it."
+    def _serialized(self, key: Any, value: Any) -> tuple[Any, Any]:
+        "`key` and `value` through the serializers, once the producer is started (else the error aiokafka raises)."
         if self._state != "started":
             raise (aioerrors.ProducerClosed() if self._state != "new" else
                    aioerrors.IllegalStateError("LibrdkafkaProducer is not started; await producer.start() first"))
@@ -348,6 +345,14 @@ class LibrdkafkaProducer(_ProducerPolling):
             key = self._key_serializer(key)
         if self._value_serializer is not None:
             value = self._value_serializer(value)
+        return key, value
+
+    async def send(
+        self, topic: str, value: Any = None, key: Any = None, partition: int | None = None,
+        timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
+    ) -> "asyncio.Future[RecordMetadata]":
+        "Queue one record; the returned future resolves with its `RecordMetadata` once the broker acknowledged it."
+        key, value = self._serialized(key, value)
         loop = cast(asyncio.AbstractEventLoop, self._loop)
         fut: asyncio.Future[RecordMetadata] = loop.create_future()
         kwargs: dict[str, Any] = {"on_delivery": partial(self._delivered, fut)}
@@ -375,13 +380,7 @@ class LibrdkafkaProducer(_ProducerPolling):
         on_delivery: Callable[[Any, Any], None],  # called as on_delivery(err, msg) on the loop, once
     ) -> None:
         "Queue one record without a future: `on_delivery` hears how it went (`delivery_failure` reads a failure)."
-        if self._state != "started":
-            raise (aioerrors.ProducerClosed() if self._state != "new" else
-                   aioerrors.IllegalStateError("LibrdkafkaProducer is not started; await producer.start() first"))
-        if self._key_serializer is not None:
-            key = self._key_serializer(key)
-        if self._value_serializer is not None:
-            value = self._value_serializer(value)
+        key, value = self._serialized(key, value)
         try:  # BufferError (librdkafka's queue is full) goes to the caller, which then waits in `send`
             if headers:
                 self._producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)

@@ -284,9 +284,7 @@ def recorder(
     if (d["_mock_side_effect"] is not None or d["_mock_wraps"] is not None or d["_mock_return_value"] is not DEFAULT
             or d.get("_fk_replaying")):
         return None  # a mock configured by the test: called the stock way
-    queue = d.get("_fk_queue")
-    if queue is None:
-        queue = d["_fk_queue"] = deque()
+    queue = _calls_queue(d)
     append = queue.append
 
     def record(x: Any) -> None:
@@ -311,11 +309,17 @@ def notify_calls(
         watchers.notify()
 
 
-def _queue(mock: _LazyCalls, d: dict[str, Any], entry: Any) -> Any:
-    "Queue one call of `mock` (whose `__dict__` is `d`) and wake its watchers; return what the call returns."
+def _calls_queue(d: dict[str, Any]) -> deque[Any]:
+    "The queue of recorded, not yet replayed calls of the mock whose `__dict__` is `d` (made on first use)."
     queue = d.get("_fk_queue")
     if queue is None:
         queue = d["_fk_queue"] = deque()
+    return queue
+
+
+def _queue(mock: _LazyCalls, d: dict[str, Any], entry: Any) -> Any:
+    "Queue one call of `mock` (whose `__dict__` is `d`) and wake its watchers; return what the call returns."
+    queue = _calls_queue(d)
     queue.append(entry)
     cls = type(mock)
     watchers = cls._fastkafka_watchers
@@ -570,9 +574,7 @@ def copier(
     d = _own(mock, "__dict__")
     if d["_mock_wraps"] is not None:  # set only when a mock is made: a wrapping mock is called the stock way
         return None
-    queue = d.get("_fk_queue")
-    if queue is None:
-        queue = d["_fk_queue"] = deque()
+    queue = _calls_queue(d)
     d.setdefault("_fk_replaying", False)
     append, cls, snappers = queue.append, type(mock), _snappers
 
