@@ -117,3 +117,30 @@ async def test_sends_that_cannot_succeed_fail_within_the_request_timeout(kafka_b
         with pytest.raises(KafkaError):
             await asyncio.wait_for(app.to_invalid("x"), 30)  # no endless retry loop
         assert time.monotonic() - t0 < 10
+
+
+async def test_keyless_records_stick_to_a_partition_for_a_batch(kafka_broker: str) -> None:
+    "Keyless records go to one partition for about `max_batch_size` bytes, then the next (as the Java client)."
+    topic, chosen = unique_topic("sticky"), unique_topic("chosen")
+    await create_topics(kafka_broker, topic, chosen, partitions=3)
+    app = make_app(kafka_broker)
+
+    @app.produces(topic=topic, max_batch_size=4096)
+    async def to_sticky(i: int) -> Blob:
+        return Blob(data=f"{i:05d}" + "x" * 80)  # ~100 bytes: about 40 records a window
+
+    @app.produces(topic=chosen, partitioner=lambda key, all_partitions, available: 2)
+    async def to_chosen(i: int) -> Blob:
+        return Blob(data=str(i))
+
+    async with app:
+        for i in range(200):
+            await app.to_sticky(i)
+        for i in range(20):
+            await app.to_chosen(i)
+    records = sorted(await read_records(kafka_broker, topic, 200), key=lambda r: r.value)
+    partitions = [r.partition for r in records]
+    switches = sum(a != b for a, b in zip(partitions, partitions[1:]))
+    assert 3 <= switches <= 6, partitions  # 200 records of ~100 bytes in windows of 4096: ~5 windows
+    assert set(partitions) == {0, 1, 2}  # each window on the next partition
+    assert {r.partition for r in await read_records(kafka_broker, chosen, 20)} == {2}  # a chosen partitioner rules

@@ -4,7 +4,7 @@
 
 # %% auto 0
 __all__ = ['logger', 'POLL_TIMEOUT_MS', 'COMMIT_LOG_EVERY_S', 'SWEEP_AFTER_S', 'handler_parameters', 'handler_call',
-           'ConsumerRunner', 'UnitDeliveries', 'ChunkDeliveries']
+           'message_call', 'ConsumerRunner', 'UnitDeliveries', 'ChunkDeliveries']
 
 # %% ../../nbs/06_consumer.ipynb
 import asyncio
@@ -86,6 +86,17 @@ def handler_call(
         return (lambda m, md: func(**{msg: m})), False
     return (lambda m, md: func(**{msg: m, meta: md})), True
 
+
+def message_call(
+    func: Callable[..., Any],  # what to call (the user's function or a wrapper of it)
+    signature_of: Callable[..., Any] | None = None,  # whose parameters to read; defaults to `func`
+) -> Callable[[Any], Any] | None:
+    "`func` itself when it takes the message alone, as its first positional parameter (called with no go-between)."
+    msg, meta = handler_parameters(signature_of or func)
+    params = inspect.signature(signature_of or func).parameters.values()
+    first = next((p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)), None)
+    return func if meta is None and first == msg else None
+
 # %% ../../nbs/06_consumer.ipynb
 logger = get_logger(__name__)
 
@@ -131,6 +142,7 @@ class ConsumerRunner:
         self._throw = self.executor.throw_exceptions
         func = handler if handler is not None else spec.func
         self._call, self._wants_meta = handler_call(func, signature_of=spec.func)
+        self._call_msg = message_call(func, signature_of=spec.func)  # `func` when it takes just the message
         self._is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
             type(func).__call__)
         self._in_thread = asyncify(self._call, abandon_on_cancel=True)  # how a plain `def` handler is called
@@ -459,7 +471,10 @@ class ChunkDeliveries(UnitDeliveries):
 
     def add(self, fut: "asyncio.Future[Any]", record: Resend | None = None) -> None:
         seg = self if self._open is None else self._open  # (not `self._open or self`: a unit with no sends is falsy)
-        UnitDeliveries.add(seg, fut, record)
+        if threading.get_ident() == seg._thread:  # `UnitDeliveries.add`, inlined for the common case
+            seg._sent.append((fut, record, seg.source))
+        else:
+            UnitDeliveries.add(seg, fut, record)
 
     def send_nowait(self, client: ProducerClient, topic: str, value: bytes | None, key: bytes | None,
                     headers: list[tuple[str, bytes]] | None) -> bool:
@@ -642,6 +657,7 @@ async def _handle_chunk(self: ConsumerRunner, po: PartitionOffsets, records: lis
     "Single mode, in order: handle one partition's records of a poll in one delivery scope, cut where one fails."
     decode, model, call, wants_meta, fast = self._decode, self._model, self._call, self._wants_meta, self._fast_decode
     direct = self._observer is None and self._is_async
+    one = self._call_msg if direct else None  # the handler, called with the message alone: no go-between
     head = seg = ChunkDeliveries(self, po)  # `head` is what handlers find; it hands sends on to the open `seg`
     i, n = 0, len(records)
     with collect_deliveries(head):
@@ -662,7 +678,8 @@ async def _handle_chunk(self: ConsumerRunner, po: PartitionOffsets, records: lis
                 meta = EventMetadata.create_event_metadata(record) if wants_meta else None
                 seg.source, sent, reports = len(seg.records), len(seg._sent), seg._reports
                 try:
-                    coro: Any = call(msg, meta) if direct else self._invoke(record, msg, meta)
+                    coro: Any = (one(msg) if one is not None else call(msg, meta) if direct
+                                 else self._invoke(record, msg, meta))
                     try:
                         yielded = coro.send(None)  # most handlers return without ever suspending
                     except StopIteration:

@@ -87,7 +87,9 @@ LIBRDKAFKA_DEFAULTS = {  # where librdkafka's default would behave differently f
                  "message.timeout.ms": 40000},
     "consumer": {"auto.offset.reset": "latest", "isolation.level": "read_uncommitted",
                  "partition.assignment.strategy": "roundrobin", "enable.auto.offset.store": False,
-                 "enable.partition.eof": False, "allow.auto.create.topics": False},
+                 "enable.partition.eof": False, "allow.auto.create.topics": False,
+                 # a bounded prefetch, as aiokafka's one fetch per partition (see above)
+                 "queued.min.messages": 5000, "queued.max.messages.kbytes": 8192, "fetch.queue.backoff.ms": 5},
 }
 
 # %% ../../nbs/04b_librdkafka.ipynb

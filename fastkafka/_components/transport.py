@@ -9,6 +9,7 @@ __all__ = ['logger', 'ProducerClient', 'ConsumerClient', 'Transport', 'Reporting
 
 # %% ../../nbs/04_transport.ipynb
 import asyncio
+import random
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,8 +94,14 @@ class TransactionalProducerClient(ProducerClient, Protocol):
 class RecoveringProducer:
     "A producer client that replaces its idempotent aiokafka client after a failed delivery (aio-libs/aiokafka#1017)."
 
-    def __init__(self, factory: Callable[[], ProducerClient]) -> None:  # factory: makes a new, unstarted client
+    def __init__(
+        self,
+        factory: Callable[[], ProducerClient],  # makes a new, unstarted client
+        sticky_bytes: int = 0,  # > 0: keyless records stick to a partition for about this many bytes (above)
+    ) -> None:
         self._factory = factory
+        self._sticky_bytes = sticky_bytes
+        self._sticky: dict[str, list[int]] = {}  # topic -> [partition keyless records go to, bytes left there]
         self._client: ProducerClient | None = None
         self._broken: ProducerClient | None = None  # the client whose delivery failed
         self._lock = asyncio.Lock()
@@ -163,9 +170,31 @@ class RecoveringProducer:
         client = self._client
         if client is None:
             raise RuntimeError("the producer client is not started")
+        if key is None and partition is None and self._sticky_bytes:
+            stick = self._sticky.get(topic)
+            if stick is None or stick[1] <= 0:
+                stick = self._next_partition(topic, client)
+            if stick is not None:
+                partition = stick[0]
+                stick[1] -= len(value) if isinstance(value, (bytes, bytearray)) else 100
         fut = await client.send(topic, value, key, partition, timestamp_ms, headers)
         unseen.append(fut)  # looked at by a later send: no callback (an event-loop turn) per delivery
         return fut
+
+    def _next_partition(self, topic: str, client: Any) -> list[int] | None:
+        "Move keyless records of `topic` on to the next partition with a leader (None: not known yet, aiokafka picks)."
+        cluster = getattr(getattr(client, "client", None), "cluster", None)  # AIOKafkaProducer.client.cluster
+        available = cluster.available_partitions_for_topic(topic) if cluster is not None else None
+        if not available:
+            self._sticky.pop(topic, None)
+            return None
+        ordered, now = sorted(available), self._sticky.get(topic)
+        if now is None:  # the first window starts anywhere, so that many workers do not all begin on one partition
+            partition = random.choice(ordered)
+        else:
+            partition = next((p for p in ordered if p > now[0]), ordered[0])
+        stick = self._sticky[topic] = [partition, self._sticky_bytes]
+        return stick
 
     async def send_and_wait(
         self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None,
@@ -187,7 +216,9 @@ class AIOKafkaTransport:
     def create_producer(self, **config: Any) -> ProducerClient:
         "An `AIOKafkaProducer(**config)`, in a `RecoveringProducer` when it is idempotent and not transactional."
         if config.get("enable_idempotence") and not config.get("transactional_id"):
-            return RecoveringProducer(lambda: cast(ProducerClient, AIOKafkaProducer(**config)))
+            # keyless records stick to a partition for a batch's worth of bytes, unless a partitioner was chosen
+            sticky = config.get("max_batch_size", 16384) if config.get("partitioner") is None else 0
+            return RecoveringProducer(lambda: cast(ProducerClient, AIOKafkaProducer(**config)), sticky_bytes=sticky)
         return cast(ProducerClient, AIOKafkaProducer(**config))
 
     def create_consumer(self, *topics: str, **config: Any) -> ConsumerClient:
