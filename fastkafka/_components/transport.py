@@ -4,13 +4,14 @@
 
 # %% auto 0
 __all__ = ['logger', 'ProducerClient', 'ConsumerClient', 'Transport', 'ReportingProducerClient', 'TransactionalProducerClient',
-           'RecoveringProducer', 'AIOKafkaTransport', 'is_transient', 'use_transport', 'set_transport',
-           'reset_transport', 'current_transport']
+           'RecoveringProducer', 'BatchingProducer', 'AIOKafkaTransport', 'is_transient', 'use_transport',
+           'set_transport', 'reset_transport', 'current_transport']
 
 # %% ../../nbs/04_transport.ipynb
 import asyncio
 import random
 from collections import deque
+from functools import partial
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -18,7 +19,11 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber
+from aiokafka.errors import (
+    KafkaConnectionError, KafkaError, KafkaTimeoutError, MessageSizeTooLargeError, OutOfOrderSequenceNumber,
+)
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord, RecordMetadata, TopicPartition
 
 from .logger import get_logger
@@ -210,6 +215,168 @@ class RecoveringProducer:
         return await self._current().partitions_for(topic)
 
 # %% ../../nbs/04_transport.ipynb
+class _OpenBatch:
+    "Records of one partition put together here, not yet submitted; each record's callback and what it was."
+
+    __slots__ = ("builder", "client", "partition", "reports", "topic")
+
+    def __init__(self, builder: Any, topic: str, partition: int, client: Any) -> None:
+        self.builder, self.topic, self.partition, self.client = builder, topic, partition, client
+        self.reports: list[tuple[Callable[[Any, Any], None], tuple[Any, ...]]] = []
+
+    def report(self, err: BaseException | None) -> None:
+        "Tell every record's callback how the batch went."
+        for on_delivery, msg in self.reports:
+            on_delivery(err, msg)
+
+
+class BatchingProducer(RecoveringProducer):
+    "A `RecoveringProducer` that builds the batches of reported sends itself (aiokafka's batch API)."
+
+    def __init__(
+        self,
+        factory: Callable[[], ProducerClient],  # makes a new, unstarted AIOKafkaProducer
+        sticky_bytes: int,  # keyless records stick to a partition for about this many bytes
+        max_request_size: int = 1048576,  # the client's `max_request_size`: larger records are refused, as by aiokafka
+    ) -> None:
+        super().__init__(factory, sticky_bytes)
+        self._max_request_size = max_request_size
+        self._open: dict[tuple[str, int], _OpenBatch] = {}  # (topic, partition) -> its open batch
+        self._ready: deque[_OpenBatch] = deque()  # closed batches to submit, in order
+        self._submitter: asyncio.Task[None] | None = None
+        self._seal_soon: asyncio.Handle | None = None
+        self._idle: asyncio.Future[None] | None = None  # resolved when nothing is open, ready or being submitted
+        self._partitioner = DefaultPartitioner()
+
+    def send_reported(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]] | None,
+        on_delivery: Callable[[Any, Any], None],  # called as on_delivery(err, msg) on the loop, once
+    ) -> None:
+        "Put one record into the open batch of its partition; BufferError: it cannot be (then `send`)."
+        client = self._client
+        if client is None or self._broken is not None or not isinstance(value, (bytes, type(None))) or not (
+                key is None or isinstance(key, bytes)):
+            raise BufferError("not batched here")
+        cluster = client.client.cluster  # type: ignore[attr-defined]
+        if key is None:
+            stick = self._sticky.get(topic)
+            if stick is None or stick[1] <= 0:
+                self._seal_topic(topic)  # the window moves on: what went to the last partition goes now
+                stick = self._next_partition(topic, client)
+                if stick is None:
+                    raise BufferError("no metadata for the topic yet")
+            partition = stick[0]
+            stick[1] -= len(value) if value is not None else 0
+        else:
+            every = cluster.partitions_for_topic(topic)
+            if not every:
+                raise BufferError("no metadata for the topic yet")
+            available = cluster.available_partitions_for_topic(topic) or every
+            partition = self._partitioner(key, list(every), list(available))
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or [])
+        if size > self._max_request_size:
+            raise MessageSizeTooLargeError(
+                f"The message is {size} bytes when serialized which is larger than the maximum request size you "
+                "have configured with the max_request_size configuration")
+        batch = self._open.get((topic, partition))
+        if batch is None:
+            batch = self._open_batch(topic, partition, client)
+        if batch.builder.append(key=key, value=value, timestamp=None, headers=headers or []) is None:
+            self._seal(batch)  # full: it goes, and the record starts the next one (an empty batch takes any record)
+            batch = self._open_batch(topic, partition, client)
+            batch.builder.append(key=key, value=value, timestamp=None, headers=headers or [])
+        batch.reports.append((on_delivery, (topic, value, key, headers)))
+
+    def delivery_failure(self, err: Any, msg: Any) -> tuple[Exception, Any]:
+        "A failed report of `send_reported`: the error, and what to send again (a `Resend`)."
+        topic, value, key, headers = msg
+        return err, (self, topic, value, key, headers)
+
+    def _open_batch(self, topic: str, partition: int, client: Any) -> _OpenBatch:
+        batch = self._open[(topic, partition)] = _OpenBatch(client.create_batch(), topic, partition, client)
+        if self._seal_soon is None:  # what the current step of the loop puts together goes once it is over
+            self._seal_soon = asyncio.get_running_loop().call_soon(self._seal_all)
+        return batch
+
+    def _seal(self, batch: _OpenBatch) -> None:
+        "Close `batch` for submission, after the ones closed before it."
+        del self._open[(batch.topic, batch.partition)]
+        self._ready.append(batch)
+        if self._submitter is None:
+            self._submitter = asyncio.get_running_loop().create_task(self._submit())
+
+    def _seal_topic(self, topic: str) -> None:
+        for batch in [b for (t, _), b in self._open.items() if t == topic]:
+            self._seal(batch)
+
+    def _seal_all(self) -> None:
+        self._seal_soon = None
+        for batch in list(self._open.values()):
+            self._seal(batch)
+
+    async def _submit(self) -> None:
+        "The submitter: hand the closed batches to aiokafka in order; each reports when it is acknowledged or fails."
+        try:
+            while self._ready:
+                batch = self._ready[0]
+                try:
+                    if self._broken is not None:
+                        await self._recover()
+                    client = self._current()
+                    if batch.client is not client:  # built for a client since replaced: its records go again
+                        raise KafkaConnectionError("the producer client was replaced before the batch was sent")
+                    fut = await client.send_batch(batch.builder, batch.topic, partition=batch.partition)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    self._ready.popleft()
+                    batch.report(e)
+                    continue
+                self._ready.popleft()
+                fut.add_done_callback(partial(self._acknowledged, batch))
+        finally:
+            self._submitter = None
+            for batch in self._ready:  # only when cancelled (the loop is closing): nothing of them went
+                batch.report(KafkaConnectionError("the producer stopped before the batch was sent"))
+            self._ready.clear()
+            if self._idle is not None and not self._idle.done():
+                self._idle.set_result(None)
+
+    def _acknowledged(self, batch: _OpenBatch, fut: "asyncio.Future[Any]") -> None:
+        "A submitted batch is done: a failure marks its client broken; each record's callback hears it."
+        err = (asyncio.CancelledError() if fut.cancelled() else fut.exception())
+        if err is not None and batch.client is self._client:
+            self._broken = self._client
+        batch.report(err)
+
+    async def _submit_all(self) -> None:
+        "Submit everything open or closed, and wait until it is handed to aiokafka."
+        if self._seal_soon is not None:
+            self._seal_soon.cancel()
+        self._seal_all()
+        while self._submitter is not None:
+            if self._idle is None or self._idle.done():  # one future for every waiter: the submitter resolves it
+                self._idle = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._idle)
+
+    async def send(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None,
+        timestamp_ms: int | None = None, headers: list[tuple[str, bytes]] | None = None,
+    ) -> "asyncio.Future[RecordMetadata]":
+        if self._open or self._ready:  # what was put together goes first: the order per partition is kept
+            await self._submit_all()
+        return await super().send(topic, value, key, partition, timestamp_ms, headers)
+
+    async def flush(self) -> None:
+        await self._submit_all()
+        await super().flush()
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._submit_all()
+        await super().stop()
+
+# %% ../../nbs/04_transport.ipynb
 class AIOKafkaTransport:
     "The real transport: aiokafka clients, created as configured."
 
@@ -217,8 +384,13 @@ class AIOKafkaTransport:
         "An `AIOKafkaProducer(**config)`, in a `RecoveringProducer` when it is idempotent and not transactional."
         if config.get("enable_idempotence") and not config.get("transactional_id"):
             # keyless records stick to a partition for a batch's worth of bytes, unless a partitioner was chosen
-            sticky = config.get("max_batch_size", 16384) if config.get("partitioner") is None else 0
-            return RecoveringProducer(lambda: cast(ProducerClient, AIOKafkaProducer(**config)), sticky_bytes=sticky)
+            make = lambda: cast(ProducerClient, AIOKafkaProducer(**config))  # noqa: E731
+            if config.get("partitioner") is not None:  # a chosen partitioner decides every record
+                return RecoveringProducer(make)
+            if config.get("key_serializer") or config.get("value_serializer"):  # records not bytes: aiokafka's send
+                return RecoveringProducer(make, sticky_bytes=config.get("max_batch_size", 16384))
+            return BatchingProducer(make, sticky_bytes=config.get("max_batch_size", 16384),
+                                    max_request_size=config.get("max_request_size", 1048576))
         return cast(ProducerClient, AIOKafkaProducer(**config))
 
     def create_consumer(self, *topics: str, **config: Any) -> ConsumerClient:
