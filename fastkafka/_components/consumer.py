@@ -301,6 +301,17 @@ def _fail(self: ConsumerRunner, exc: BaseException) -> None:
     self._request_stop()
 
 # %% ../../nbs/06_consumer.ipynb
+_BATCHED: dict[type, bool] = {}  # client types that put records into batches themselves (`send_batched`)
+
+
+def _batches(client: ProducerClient) -> bool:
+    "Whether `client` puts records into batches itself and hands out their futures (`send_batched`), by type."
+    known = _BATCHED.get(type(client))
+    if known is None:
+        known = _BATCHED[type(client)] = callable(getattr(client, "send_batched", None))
+    return known
+
+
 class UnitDeliveries(PendingDeliveries):
     "The deliveries of one unit of work; settles the unit once the handler returned and all are acknowledged."
 
@@ -359,6 +370,10 @@ class UnitDeliveries(PendingDeliveries):
         if not reports(client):
             return False
         try:
+            if _batches(client):  # the future of the record's batch: tracked as a delivery of its own (no callback)
+                fut = client.send_batched(topic, value, key, headers)  # type: ignore[attr-defined]
+                self._sent.append((fut, (client, topic, value, key, headers), self.source))
+                return True
             client.send_reported(topic, value, key, headers, partial(self._report, self.source, client))
         except BufferError:  # the client's queue is full: `send` waits for room
             return False
@@ -370,6 +385,15 @@ class UnitDeliveries(PendingDeliveries):
         "`send_nowait` for several records of one message, with one report callback: how many went (in order)."
         if not reports(client):
             return 0
+        if _batches(client):  # each record tracked with its batch's future, as in `send_nowait`
+            batched, sent, source, k = client.send_batched, self._sent, self.source, 0  # type: ignore[attr-defined]
+            try:
+                for v in values:
+                    sent.append((batched(topic, v, key, headers), (client, topic, v, key, headers), source))
+                    k += 1
+            except Exception:  # a refusal: the rest go one by one, by `send`, which deals with it
+                pass
+            return k
         send = client.send_reported
         report, n = partial(self._report, self.source, client), 0
         try:

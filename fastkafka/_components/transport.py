@@ -218,16 +218,23 @@ class RecoveringProducer:
 class _OpenBatch:
     "Records of one partition put together here, not yet submitted; each record's callback and what it was."
 
-    __slots__ = ("builder", "client", "partition", "reports", "topic")
+    __slots__ = ("builder", "client", "future", "partition", "reports", "topic")
 
     def __init__(self, builder: Any, topic: str, partition: int, client: Any) -> None:
         self.builder, self.topic, self.partition, self.client = builder, topic, partition, client
         self.reports: list[tuple[Callable[[Any, Any], None], tuple[Any, ...]]] = []
+        self.future: asyncio.Future[None] | None = None  # made for `send_batched`: one for all its records
 
     def report(self, err: BaseException | None) -> None:
-        "Tell every record's callback how the batch went."
+        "Tell every record's callback, and the batch's future, how the batch went."
         for on_delivery, msg in self.reports:
             on_delivery(err, msg)
+        fut = self.future
+        if fut is not None and not fut.done():
+            if err is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(err)
 
 
 class BatchingProducer(RecoveringProducer):
@@ -253,6 +260,20 @@ class BatchingProducer(RecoveringProducer):
         on_delivery: Callable[[Any, Any], None],  # called as on_delivery(err, msg) on the loop, once
     ) -> None:
         "Put one record into the open batch of its partition; BufferError: it cannot be (then `send`)."
+        self._put(topic, value, key, headers).reports.append((on_delivery, (topic, value, key, headers)))
+
+    def send_batched(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]] | None,
+    ) -> "asyncio.Future[None]":
+        "`send_reported` with no callback: the future of the record's batch (shared with the other records in it)."
+        batch = self._put(topic, value, key, headers)
+        if batch.future is None:
+            batch.future = asyncio.get_running_loop().create_future()
+        return batch.future
+
+    def _put(self, topic: str, value: bytes | None, key: bytes | None,
+             headers: list[tuple[str, bytes]] | None) -> _OpenBatch:
+        "Append one record to the open batch of its partition, which is returned; BufferError: it cannot be."
         client = self._client
         if client is None or self._broken is not None or not isinstance(value, (bytes, type(None))) or not (
                 key is None or isinstance(key, bytes)):
@@ -285,7 +306,7 @@ class BatchingProducer(RecoveringProducer):
             self._seal(batch)  # full: it goes, and the record starts the next one (an empty batch takes any record)
             batch = self._open_batch(topic, partition, client)
             batch.builder.append(key=key, value=value, timestamp=None, headers=headers or [])
-        batch.reports.append((on_delivery, (topic, value, key, headers)))
+        return batch
 
     def delivery_failure(self, err: Any, msg: Any) -> tuple[Exception, Any]:
         "A failed report of `send_reported`: the error, and what to send again (a `Resend`)."
