@@ -406,3 +406,52 @@ async def test_consumer_start_creates_its_topics(env: Env) -> None:
         assert [r.value for r in await collect(c, 1)] == [b"x"]
     finally:
         await c.stop()
+
+
+async def test_a_revocation_may_wait_for_the_commit_in_flight(env: Env) -> None:
+    # the runner's way: one commit at a time under a lock, and a revocation commits under the same lock, so it waits
+    # for the commit in flight when the rebalance began; that commit must be answered meanwhile, or the rebalance
+    # never ends (the librdkafka transport once answered it only after the revocation: a deadlock)
+    topic, group = unique_topic("inflight"), unique_topic("group")
+    await env.create_topic(topic, 4)
+    lock, counts = asyncio.Lock(), {"commits": 0, "revocations": 0}
+    a = env.consumer(group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+
+    class CommitOnRevoke(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+            if revoked:
+                async with lock:
+                    await a.commit({tp: 0 for tp in revoked})
+                counts["revocations"] += 1
+
+        async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+            pass
+
+    async def keep_committing() -> None:
+        while True:
+            async with lock:
+                try:
+                    await a.commit({tp: 0 for tp in a.assignment()})
+                    counts["commits"] += 1
+                except Exception:  # a partition went meanwhile: the next round commits what is assigned then
+                    pass
+            await asyncio.sleep(0)  # (the in-memory broker's commits do not suspend)
+
+    async def keep_polling() -> None:
+        while True:
+            await a.getmany(timeout_ms=100)
+
+    a.subscribe([topic], listener=CommitOnRevoke())
+    await a.start()
+    b = env.consumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+    tasks = [asyncio.create_task(keep_committing()), asyncio.create_task(keep_polling())]
+    try:
+        while counts["commits"] < 20:  # commits are going back to back
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(b.start(), 30)  # the group rebalances: `a` gives up partitions, committing first
+        assert counts["revocations"] >= 1 and b.assignment() and not a.assignment() & b.assignment()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(a.stop(), b.stop())

@@ -222,6 +222,7 @@ class _ProducerBase:
         self._servers = self._settings.get("bootstrap.servers", "localhost")
         self._producer: Any = None
         self._state = "new"
+        self._plain = False  # started, with no serializers: `send_reported` goes straight to librdkafka
         self._pending = 0  # sent with a future, not yet resolved
         self._acked: list[tuple[Any, ...]] = []  # delivery reports of the current poll
         self._drained: asyncio.Future[None] | None = None  # resolved when librdkafka holds nothing any more
@@ -283,6 +284,7 @@ class _ProducerPolling(_ProducerBase):
         self._room = asyncio.Event()
         self._producer = _make(ck.Producer, self._settings)
         self._state = "started"
+        self._plain = self._key_serializer is None and self._value_serializer is None
         try:
             await in_thread(self._producer.list_topics, None, self._timeout)
         except aioerrors.KafkaError as e:
@@ -295,7 +297,7 @@ class _ProducerPolling(_ProducerBase):
             self._state = "stopped"
             return
         await self.flush()
-        self._state = "stopped"
+        self._state, self._plain = "stopped", False
         if self._poll_handle is not None:
             self._poll_handle.cancel()
             self._poll_handle = None
@@ -382,7 +384,8 @@ class LibrdkafkaProducer(_ProducerPolling):
         on_delivery: Callable[[Any, Any], None],  # called as on_delivery(err, msg) on the loop, once
     ) -> None:
         "Queue one record without a future: `on_delivery` hears how it went (`delivery_failure` reads a failure)."
-        key, value = self._serialized(key, value)
+        if not self._plain:
+            key, value = self._serialized(key, value)
         try:  # BufferError (librdkafka's queue is full) goes to the caller, which then waits in `send`
             if headers:
                 self._producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
@@ -475,7 +478,8 @@ class _ConsumerBase:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._requests: deque[tuple[Callable[[Any], Any], asyncio.Future[Any] | None]] = deque()
         self._request_event = threading.Event()  # wakes the thread while it waits for the loop or for room
-        self._commit_waiters: deque[asyncio.Future[None]] = deque()  # asynchronous commits sent, oldest first
+        self._commit_waiters: deque[tuple[asyncio.Future[None], list[Any]]] = deque()  # async commits sent, oldest 1st
+        self._stale_commits = 0  # answers yet to come of async commits that `_answer_commits` answered
         self._in_callback = 0  # the thread is inside a rebalance callback (nothing else is served there)
         self._thread_done: asyncio.Future[None] | None = None
         self._buffer: dict[TopicPartition, list[ConsumerRecord]] = {}
@@ -713,7 +717,7 @@ class _ConsumerThread(_ConsumerOffsets):
         if not done.done():
             done.set_result(None)
         while self._commit_waiters:
-            waiter = self._commit_waiters.popleft()
+            waiter, _ = self._commit_waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(aioerrors.CommitFailedError("The consumer stopped before Kafka answered"))
         while self._requests:
@@ -731,7 +735,11 @@ class _ConsumerThread(_ConsumerOffsets):
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
         errors: list[BaseException] = []
         kd, vd = self._key_deserializer, self._value_deserializer
-        for m in messages:
+        topic, partition, batch = None, -1, []  # messages come in runs of one partition: one lookup per run
+        messages.reverse()  # taken from the end, each message is freed as soon as it is converted
+        take = messages.pop
+        while messages:
+            m = take()
             err = m.error()
             if err is not None:
                 if err.name() in _QUIET:
@@ -739,24 +747,21 @@ class _ConsumerThread(_ConsumerOffsets):
                 else:
                     errors.append(aiokafka_error(err))
                 continue
-            topic, partition, key, value = m.topic(), m.partition(), m.key(), m.value()
+            if m.partition() != partition or m.topic() != topic:
+                topic, partition = m.topic(), m.partition()
+                batch = out.setdefault(TopicPartition(topic, partition), [])
+            key, value, headers = m.key(), m.value(), m.headers()
             ts_type, ts = m.timestamp()
-            headers = m.headers()
-            record = ConsumerRecord(topic, partition, m.offset(), ts, 1 if ts_type == 2 else 0,
-                                    key if kd is None else kd(key), value if vd is None else vd(value), None,
-                                    -1 if key is None else len(key), -1 if value is None else len(value),
-                                    tuple(headers) if headers else ())
-            tp = TopicPartition(topic, partition)
-            batch = out.get(tp)
-            if batch is None:
-                out[tp] = [record]
-            else:
-                batch.append(record)
+            batch.append(ConsumerRecord(topic, partition, m.offset(), ts, 1 if ts_type == 2 else 0,
+                                        key if kd is None else kd(key), value if vd is None else vd(value), None,
+                                        -1 if key is None else len(key), -1 if value is None else len(value),
+                                        tuple(headers) if headers else ()))
         self._deliver(out, errors)
 
     def _on_assign(self, consumer: Any, parts: list[Any]) -> None:
         starts = self._start_offsets(consumer, parts)
         consumer.assign(starts)
+        self._answer_commits(consumer)
         self._in_callback += 1
         try:
             self._wait_for_loop(consumer, self._now_assigned(starts))
@@ -766,6 +771,7 @@ class _ConsumerThread(_ConsumerOffsets):
     def _on_revoke(self, consumer: Any, parts: list[Any]) -> None:
         if self._state != "started":  # leaving at stop: aiokafka does not call the listener then
             return
+        self._answer_commits(consumer)
         self._in_callback += 1
         try:
             self._wait_for_loop(consumer, self._now_revoked(parts))
@@ -773,11 +779,31 @@ class _ConsumerThread(_ConsumerOffsets):
             self._in_callback -= 1
         consumer.unassign()
 
+    def _answer_commits(self, consumer: Any) -> None:
+        "Answer the asynchronous commits in flight by committing their offsets again, synchronously (thread)."
+        # a rebalance callback runs inside a consume call, and no other consume call can serve the answers of the
+        # asynchronous commits in flight until it returns; but the loop may wait for them there (the runner's
+        # revocation commits once the commit before it is answered), and the rebalance would never end
+        loop = cast(asyncio.AbstractEventLoop, self._loop)
+        while self._commit_waiters:
+            waiter, parts = self._commit_waiters.popleft()
+            self._stale_commits += 1  # its own answer comes later: `_on_commit` skips it
+            try:
+                got = consumer.commit(offsets=parts, asynchronous=False) or ()
+                failed = [tp.error for tp in got if tp.error is not None]
+                error = aiokafka_error(failed[0]) if failed else None
+            except Exception as e:
+                error = aiokafka_error(e) if isinstance(e, confluent().KafkaException) else e
+            _to_loop(loop, _settle, waiter, None, error)
+
     def _on_commit(self, err: Any, parts: list[Any]) -> None:
         "librdkafka's answer to the oldest asynchronous commit (in a consume call of the thread)."
+        if self._stale_commits:  # answered by `_answer_commits` already (answers come in the order of the commits)
+            self._stale_commits -= 1
+            return
         if not self._commit_waiters:
             return
-        waiter = self._commit_waiters.popleft()
+        waiter, _ = self._commit_waiters.popleft()
         failed = [tp.error for tp in parts or () if tp.error is not None]
         error = err if err is not None and err.name() != "_NO_OFFSET" else (failed[0] if failed else None)
         _to_loop(cast(asyncio.AbstractEventLoop, self._loop), _settle, waiter, None,
@@ -1023,10 +1049,10 @@ class LibrdkafkaConsumer(_ConsumerPoll):
                     failed = [tp.error for tp in got if tp.error is not None]
                     _to_loop(loop, _settle, fut, None, aiokafka_error(failed[0]) if failed else None)
                 else:
-                    self._commit_waiters.append(fut)
+                    self._commit_waiters.append((fut, parts))
                     consumer.commit(offsets=parts, asynchronous=True)
             except Exception as e:
-                if self._commit_waiters and self._commit_waiters[-1] is fut:
+                if self._commit_waiters and self._commit_waiters[-1][0] is fut:
                     self._commit_waiters.pop()
                 error = aiokafka_error(e) if isinstance(e, confluent().KafkaException) else e
                 _to_loop(loop, _settle, fut, None, error)

@@ -357,14 +357,11 @@ def producer_wrapper(
                 else:
                     if pending.transactional:
                         client = pending.client_for(client)
-                    record = (client, topic, v, None, None)
-                    try:
-                        rep = _REPORTING.get(type(client))  # inlined `reports`: the common case costs no call
-                        if rep is None:
-                            rep = reports(client)
-                        if not (rep and pending.send_nowait(client, topic, v, None, None)):
-                            pending.add(await client.send(topic, v), record)
+                    try:  # the scope sends it without a future if it and the client can (see `send_nowait`)
+                        if not pending.send_nowait(client, topic, v, None, None):
+                            pending.add(await client.send(topic, v), (client, topic, v, None, None))
                     except Exception as e:
+                        record = (client, topic, v, None, None)
                         pending.add(await send_again(e, record, pending), record)
             else:
                 pending = _deliveries.get()

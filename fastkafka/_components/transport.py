@@ -176,15 +176,25 @@ class RecoveringProducer:
         if client is None:
             raise RuntimeError("the producer client is not started")
         if key is None and partition is None and self._sticky_bytes:
-            stick = self._sticky.get(topic)
-            if stick is None or stick[1] <= 0:
-                stick = self._next_partition(topic, client)
-            if stick is not None:
-                partition = stick[0]
-                stick[1] -= len(value) if isinstance(value, (bytes, bytearray)) else 100
+            partition = self._sticky_partition(topic, client, len(value) if isinstance(value, (bytes, bytearray))
+                                               else 100)
         fut = await client.send(topic, value, key, partition, timestamp_ms, headers)
         unseen.append(fut)  # looked at by a later send: no callback (an event-loop turn) per delivery
         return fut
+
+    def _sticky_partition(self, topic: str, client: Any, size: int) -> int | None:
+        "The partition of a keyless record of `size` bytes to `topic` (None: no metadata yet, the client picks)."
+        stick = self._sticky.get(topic)
+        if stick is None or stick[1] <= 0:
+            self._moving_on(topic)
+            stick = self._next_partition(topic, client)
+            if stick is None:
+                return None
+        stick[1] -= size
+        return stick[0]
+
+    def _moving_on(self, topic: str) -> None:
+        "Keyless records of `topic` are about to go to another partition (a subclass may act on it first)."
 
     def _next_partition(self, topic: str, client: Any) -> list[int] | None:
         "Move keyless records of `topic` on to the next partition with a leader (None: not known yet, aiokafka picks)."
@@ -280,14 +290,10 @@ class BatchingProducer(RecoveringProducer):
             raise BufferError("not batched here")
         cluster = client.client.cluster  # type: ignore[attr-defined]
         if key is None:
-            stick = self._sticky.get(topic)
-            if stick is None or stick[1] <= 0:
-                self._seal_topic(topic)  # the window moves on: what went to the last partition goes now
-                stick = self._next_partition(topic, client)
-                if stick is None:
-                    raise BufferError("no metadata for the topic yet")
-            partition = stick[0]
-            stick[1] -= len(value) if value is not None else 0
+            sticky = self._sticky_partition(topic, client, len(value) if value is not None else 0)
+            if sticky is None:
+                raise BufferError("no metadata for the topic yet")
+            partition = sticky
         else:
             every = cluster.partitions_for_topic(topic)
             if not every:
@@ -325,6 +331,9 @@ class BatchingProducer(RecoveringProducer):
         self._ready.append(batch)
         if self._submitter is None:
             self._submitter = asyncio.get_running_loop().create_task(self._submit())
+
+    def _moving_on(self, topic: str) -> None:
+        self._seal_topic(topic)  # the window moves on: what went to the last partition goes now
 
     def _seal_topic(self, topic: str) -> None:
         for batch in [b for (t, _), b in self._open.items() if t == topic]:
