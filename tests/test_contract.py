@@ -414,7 +414,7 @@ async def test_a_revocation_may_wait_for_the_commit_in_flight(env: Env) -> None:
     # never ends (the librdkafka transport once answered it only after the revocation: a deadlock)
     topic, group = unique_topic("inflight"), unique_topic("group")
     await env.create_topic(topic, 4)
-    lock, counts = asyncio.Lock(), {"commits": 0, "revocations": 0}
+    lock, counts, going = asyncio.Lock(), {"commits": 0, "revocations": 0}, asyncio.Event()
     a = env.consumer(group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
 
     class CommitOnRevoke(ConsumerRebalanceListener):
@@ -433,6 +433,8 @@ async def test_a_revocation_may_wait_for_the_commit_in_flight(env: Env) -> None:
                 try:
                     await a.commit({tp: 0 for tp in a.assignment()})
                     counts["commits"] += 1
+                    if counts["commits"] == 20:
+                        going.set()
                 except Exception:  # a partition went meanwhile: the next round commits what is assigned then
                     pass
             await asyncio.sleep(0)  # (the in-memory broker's commits do not suspend)
@@ -446,8 +448,7 @@ async def test_a_revocation_may_wait_for_the_commit_in_flight(env: Env) -> None:
     b = env.consumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
     tasks = [asyncio.create_task(keep_committing()), asyncio.create_task(keep_polling())]
     try:
-        while counts["commits"] < 20:  # commits are going back to back
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(going.wait(), 15)  # commits are going back to back
         await asyncio.wait_for(b.start(), 30)  # the group rebalances: `a` gives up partitions, committing first
         assert counts["revocations"] >= 1 and b.assignment() and not a.assignment() & b.assignment()
     finally:

@@ -784,17 +784,20 @@ class _ConsumerThread(_ConsumerOffsets):
         # a rebalance callback runs inside a consume call, and no other consume call can serve the answers of the
         # asynchronous commits in flight until it returns; but the loop may wait for them there (the runner's
         # revocation commits once the commit before it is answered), and the rebalance would never end
-        loop = cast(asyncio.AbstractEventLoop, self._loop)
         while self._commit_waiters:
             waiter, parts = self._commit_waiters.popleft()
             self._stale_commits += 1  # its own answer comes later: `_on_commit` skips it
-            try:
-                got = consumer.commit(offsets=parts, asynchronous=False) or ()
-                failed = [tp.error for tp in got if tp.error is not None]
-                error = aiokafka_error(failed[0]) if failed else None
-            except Exception as e:
-                error = aiokafka_error(e) if isinstance(e, confluent().KafkaException) else e
-            _to_loop(loop, _settle, waiter, None, error)
+            self._commit_now(consumer, parts, waiter)
+
+    def _commit_now(self, consumer: Any, parts: list[Any], fut: "asyncio.Future[None]") -> None:
+        "Commit `parts` synchronously and settle `fut` on the loop with the broker's answer (thread)."
+        try:
+            got = consumer.commit(offsets=parts, asynchronous=False) or ()
+            failed = [tp.error for tp in got if tp.error is not None]
+            error = aiokafka_error(failed[0]) if failed else None
+        except Exception as e:
+            error = aiokafka_error(e) if isinstance(e, confluent().KafkaException) else e
+        _to_loop(cast(asyncio.AbstractEventLoop, self._loop), _settle, fut, None, error)
 
     def _on_commit(self, err: Any, parts: list[Any]) -> None:
         "librdkafka's answer to the oldest asynchronous commit (in a consume call of the thread)."
@@ -1043,14 +1046,11 @@ class LibrdkafkaConsumer(_ConsumerPoll):
         fut: asyncio.Future[None] = loop.create_future()
 
         def commit(consumer: Any) -> None:
+            if self._in_callback or self._state != "started" or self._auto_commit:
+                return self._commit_now(consumer, parts, fut)
             try:
-                if self._in_callback or self._state != "started" or self._auto_commit:
-                    got = consumer.commit(offsets=parts, asynchronous=False) or ()
-                    failed = [tp.error for tp in got if tp.error is not None]
-                    _to_loop(loop, _settle, fut, None, aiokafka_error(failed[0]) if failed else None)
-                else:
-                    self._commit_waiters.append((fut, parts))
-                    consumer.commit(offsets=parts, asynchronous=True)
+                self._commit_waiters.append((fut, parts))
+                consumer.commit(offsets=parts, asynchronous=True)
             except Exception as e:
                 if self._commit_waiters and self._commit_waiters[-1][0] is fut:
                     self._commit_waiters.pop()

@@ -288,13 +288,13 @@ class BatchingProducer(RecoveringProducer):
         if client is None or self._broken is not None or not isinstance(value, (bytes, type(None))) or not (
                 key is None or isinstance(key, bytes)):
             raise BufferError("not batched here")
-        cluster = client.client.cluster  # type: ignore[attr-defined]
         if key is None:
             sticky = self._sticky_partition(topic, client, len(value) if value is not None else 0)
             if sticky is None:
                 raise BufferError("no metadata for the topic yet")
             partition = sticky
         else:
+            cluster = client.client.cluster  # type: ignore[attr-defined]
             every = cluster.partitions_for_topic(topic)
             if not every:
                 raise BufferError("no metadata for the topic yet")
