@@ -178,7 +178,8 @@ class FastKafka:
     def create_mocks(self) -> None:
         "Give every consumer and producer function a mock: `app.mocks.<name>` and `app.awaited_mocks.<name>`."
         funcs = [s.func for s in self._consumers] + [s.func for s in self._producers]
-        self._mocks = {f.__name__: create_mock(f) for f in funcs}
+        self._mocks.clear()  # in place: the producers' wrappers watch this dict (no mocks: nothing to record)
+        self._mocks.update({f.__name__: create_mock(f) for f in funcs})
         self.mocks = MockNamespace(self._mocks)
         self.awaited_mocks = MockNamespace({n: AwaitedMock(m) for n, m in self._mocks.items()}, kind="awaited mocks")
 
@@ -315,7 +316,7 @@ def produces(
         t = topic or topic_from_name(name, prefix)
         message_type, batch, keyed = unwrap_return_type(func)
         get_sender = _sender_of(self, len(self._producers), name)
-        wrapper = producer_wrapper(func, t, encode, get_sender, _observer(self, name))
+        wrapper = producer_wrapper(func, t, encode, get_sender, _observer(self, name), watched=self._mocks)
         self._producers.append(ProducerSpec(
             func=func, wrapper=wrapper, topic=t, message_type=message_type, batch=batch, keyed=keyed,
             encoder=encode, encoder_name=encoder_name, brokers=override,

@@ -480,6 +480,7 @@ class _ConsumerBase:
         self._request_event = threading.Event()  # wakes the thread while it waits for the loop or for room
         self._commit_waiters: deque[tuple[asyncio.Future[None], list[Any]]] = deque()  # async commits sent, oldest 1st
         self._stale_commits = 0  # answers yet to come of async commits that `_answer_commits` answered
+        self._held: list[Any] = []  # messages the thread took while the buffer was full, not handed over yet
         self._in_callback = 0  # the thread is inside a rebalance callback (nothing else is served there)
         self._thread_done: asyncio.Future[None] | None = None
         self._buffer: dict[TopicPartition, list[ConsumerRecord]] = {}
@@ -498,6 +499,7 @@ class _ConsumerBase:
     # defined by the classes below; declared here for the type checker
     _deliver: Callable[[dict[TopicPartition, list[ConsumerRecord]], list[BaseException]], None]
     _convert: Callable[[list[Any]], None]
+    _release_held: Callable[[], None]
     stop: Callable[[], Coroutine[Any, Any, None]]
 
 # %% ../../nbs/04b_librdkafka.ipynb
@@ -521,6 +523,8 @@ class _ConsumerRequests(_ConsumerBase):
     def _serve(self, consumer: Any) -> None:
         "Carry out the queued requests (thread)."
         loop = cast(asyncio.AbstractEventLoop, self._loop)
+        if self._requests:
+            self._release_held()  # fetched before the requests: the loop must see them first (a seek drops them)
         while self._requests:
             call, fut = self._requests.popleft()
             try:
@@ -682,13 +686,16 @@ class _ConsumerThread(_ConsumerOffsets):
             while self._state == "started":
                 self._serve(consumer)
                 if self._buffered >= BUFFER_RECORDS:  # the app is behind: wait for it (or for a request)
-                    if self._commit_waiters:  # only consume serves their callbacks: take a record at most
-                        if messages := consumer.consume(1, IDLE_WAIT_S):
-                            self._hand_over(loop, messages)
+                    if self._commit_waiters:  # only consume serves their answers: a record at a time, held back
+                        taken = consumer.consume(1, IDLE_WAIT_S)  # (a rebalance callback in it may release `_held`)
+                        self._held += taken
+                        if len(self._held) >= FETCH_BATCH:
+                            self._release_held()
                         continue
                     self._request_event.wait(0.1)
                     self._request_event.clear()
                     continue
+                self._release_held()  # there is room again
                 if self._refresh_at is not None and time.monotonic() >= self._refresh_at:
                     self._assign_all(consumer)
                 messages = consumer.consume(FETCH_BATCH, 0)
@@ -730,6 +737,12 @@ class _ConsumerThread(_ConsumerOffsets):
         "Give a batch of librdkafka messages to the loop, as they are (no Python work here: see below)."
         _to_loop(loop, self._convert, messages)
 
+    def _release_held(self) -> None:
+        "Hand over the messages held back, before anything else the thread sends to the loop (thread)."
+        if self._held:
+            held, self._held = self._held, []
+            self._hand_over(cast(asyncio.AbstractEventLoop, self._loop), held)
+
     def _convert(self, messages: list[Any]) -> None:
         "The loop's side: the batch as `ConsumerRecord`s by partition, into the buffer."
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
@@ -759,6 +772,7 @@ class _ConsumerThread(_ConsumerOffsets):
         self._deliver(out, errors)
 
     def _on_assign(self, consumer: Any, parts: list[Any]) -> None:
+        self._release_held()  # fetched before this rebalance: the loop sees them first, as then
         starts = self._start_offsets(consumer, parts)
         consumer.assign(starts)
         self._answer_commits(consumer)
@@ -769,6 +783,7 @@ class _ConsumerThread(_ConsumerOffsets):
             self._in_callback -= 1
 
     def _on_revoke(self, consumer: Any, parts: list[Any]) -> None:
+        self._release_held()
         if self._state != "started":  # leaving at stop: aiokafka does not call the listener then
             return
         self._answer_commits(consumer)
@@ -863,7 +878,8 @@ class _ConsumerBuffer(_ConsumerThread):
         for tp in order:
             queued = self._buffer[tp]
             if limit is not None and len(queued) > limit:
-                out[tp], self._buffer[tp] = queued[:limit], queued[limit:]
+                out[tp] = queued[:limit]
+                del queued[:limit]  # in place: the rest is moved, not copied into a new list
             else:
                 out[tp] = queued
                 del self._buffer[tp]

@@ -16,7 +16,7 @@ import threading
 import time
 import types
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sized
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -334,9 +334,14 @@ def producer_wrapper(
     encoder: Callable[[Any], bytes],  # model -> bytes
     get_sender: Callable[[], Sender],  # the app's running client; raises ProducerNotStartedError when stopped
     observe: Callable[..., Any] | None = None,  # called with the call's arguments once sent (mocks); may be async
+    watched: Sized | None = None,  # `observe` is called only while this is not empty (the app's mocks); None: always
 ) -> Callable[..., Any]:
     "Wrap `func` so that calling it sends what it returns to `topic`."
     fast = encoder is json_encoder
+    if observe is None:
+        watched = ()
+    elif watched is None:
+        watched = (observe,)
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
@@ -366,8 +371,8 @@ def producer_wrapper(
             else:
                 pending = _deliveries.get()
                 await send_records(_client(sender, pending), topic, to_records(value, encoder), pending)
-            if observe is not None:
-                res = observe(*args, **kwargs)
+            if watched:  # (one truth test per call while nothing is watched: no call, no argument dict)
+                res = observe(*args, **kwargs)  # type: ignore[misc]
                 if res is not None and isinstance(res, Awaitable):
                     await res
             return value
@@ -379,8 +384,8 @@ def producer_wrapper(
         sender = get_sender()
         value = func(*args, **kwargs)
         _sync_send(sender, topic, to_records(value, encoder))
-        if observe is not None:
-            observe(*args, **kwargs)
+        if watched:
+            observe(*args, **kwargs)  # type: ignore[misc]
         return value
 
     return sync_wrapper
