@@ -5,11 +5,12 @@
 # %% auto 0
 __all__ = ['logger', 'rdkafka_logger', 'EXTRA', 'PRODUCER_OPTIONS', 'CONSUMER_OPTIONS', 'IN_PYTHON', 'LIBRDKAFKA_DEFAULTS',
            'POLL_EVERY_S', 'BUFFER_RECORDS', 'FETCH_BATCH', 'IDLE_WAIT_S', 'TRANSPORTS', 'confluent',
-           'librdkafka_config', 'aiokafka_error', 'in_thread', 'LibrdkafkaProducer', 'LibrdkafkaConsumer',
-           'LibrdkafkaTransport', 'resolve_transport']
+           'librdkafka_config', 'aiokafka_error', 'in_thread', 'LibrdkafkaProducer', 'LibrdkafkaRecord',
+           'LibrdkafkaConsumer', 'LibrdkafkaTransport', 'resolve_transport']
 
 # %% ../../nbs/04b_librdkafka.ipynb
 import asyncio
+import dataclasses
 import inspect
 import logging
 import threading
@@ -673,6 +674,51 @@ class _ConsumerOffsets(_ConsumerRequests):
             self._wakeup.set()
 
 # %% ../../nbs/04b_librdkafka.ipynb
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ConsumerRecord))
+
+
+class LibrdkafkaRecord(ConsumerRecord):
+    "A `ConsumerRecord` over a librdkafka message: topic, partition, offset and value set, the rest read when asked."
+
+    __slots__ = ("_message",)
+    checksum = None  # (deprecated in aiokafka too)
+
+    @property
+    def key(self) -> Any:
+        return self._message.key()
+
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]:
+        found = self._message.headers()
+        return tuple(found) if found else ()
+
+    @property
+    def timestamp(self) -> int:
+        return int(self._message.timestamp()[1])
+
+    @property
+    def timestamp_type(self) -> int:
+        return 1 if self._message.timestamp()[0] == 2 else 0  # librdkafka's LOG_APPEND_TIME is aiokafka's 1
+
+    @property
+    def serialized_key_size(self) -> int:
+        key = self._message.key()
+        return -1 if key is None else len(key)
+
+    @property
+    def serialized_value_size(self) -> int:
+        return -1 if self.value is None else len(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConsumerRecord) and all(
+            getattr(self, name) == getattr(other, name) for name in _RECORD_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # (as aiokafka's)
+
+
+_new_object = object.__new__
+
+# %% ../../nbs/04b_librdkafka.ipynb
 _QUIET = {"_PARTITION_EOF", "UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC", "_TRANSPORT", "_ALL_BROKERS_DOWN",
           "_MAX_POLL_EXCEEDED", "_RESOLVE", "_TIMED_OUT", "NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE"}
 
@@ -748,11 +794,9 @@ class _ConsumerThread(_ConsumerOffsets):
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
         errors: list[BaseException] = []
         kd, vd = self._key_deserializer, self._value_deserializer
+        lazy, new = kd is None and vd is None, _new_object
         topic, partition, batch = None, -1, []  # messages come in runs of one partition: one lookup per run
-        messages.reverse()  # taken from the end, each message is freed as soon as it is converted
-        take = messages.pop
-        while messages:
-            m = take()
+        for m in messages:
             err = m.error()
             if err is not None:
                 if err.name() in _QUIET:
@@ -763,6 +807,11 @@ class _ConsumerThread(_ConsumerOffsets):
             if m.partition() != partition or m.topic() != topic:
                 topic, partition = m.topic(), m.partition()
                 batch = out.setdefault(TopicPartition(topic, partition), [])
+            if lazy:
+                r = new(LibrdkafkaRecord)
+                r._message, r.topic, r.partition, r.offset, r.value = m, topic, partition, m.offset(), m.value()
+                batch.append(r)
+                continue
             key, value, headers = m.key(), m.value(), m.headers()
             ts_type, ts = m.timestamp()
             batch.append(ConsumerRecord(topic, partition, m.offset(), ts, 1 if ts_type == 2 else 0,
