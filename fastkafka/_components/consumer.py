@@ -317,6 +317,8 @@ def _way(client: ProducerClient) -> int:
 class UnitDeliveries(PendingDeliveries):
     "The deliveries of one unit of work; settles the unit once the handler returned and all are acknowledged."
 
+    _open: "UnitDeliveries | None" = None  # where sends through this scope go instead (a cut run: `ChunkDeliveries`)
+
     def __init__(self, runner: ConsumerRunner, po: PartitionOffsets, where: Any, last: int) -> None:
         # PendingDeliveries.__init__ is not called: a unit keeps its deliveries in `_sent`, and needs no lock
         self._token = None
@@ -369,6 +371,8 @@ class UnitDeliveries(PendingDeliveries):
     def send_nowait(self, client: ProducerClient, topic: str, value: bytes | None, key: bytes | None,
                     headers: list[tuple[str, bytes]] | None) -> bool:
         "Send with a client that reports deliveries by callback (librdkafka's), with no future; False: use `send`."
+        if self._open is not None:
+            return self._open.send_nowait(client, topic, value, key, headers)
         way = _WAYS.get(type(client))  # `_way`, inlined: this runs for every record
         if way is None:
             way = _way(client)
@@ -392,6 +396,8 @@ class UnitDeliveries(PendingDeliveries):
     def send_many_nowait(self, client: ProducerClient, topic: str, values: list[bytes], key: bytes | None,
                          headers: list[tuple[str, bytes]] | None) -> int:
         "`send_nowait` for several records of one message, with one report callback: how many went (in order)."
+        if self._open is not None:
+            return self._open.send_many_nowait(client, topic, values, key, headers)
         way = _way(client)
         if way == BY_SEND:
             return 0
@@ -509,16 +515,6 @@ class ChunkDeliveries(UnitDeliveries):
             seg._sent.append((fut, record, seg.source))
         else:
             UnitDeliveries.add(seg, fut, record)
-
-    def send_nowait(self, client: ProducerClient, topic: str, value: bytes | None, key: bytes | None,
-                    headers: list[tuple[str, bytes]] | None) -> bool:
-        seg = self if self._open is None else self._open
-        return UnitDeliveries.send_nowait(seg, client, topic, value, key, headers)
-
-    def send_many_nowait(self, client: ProducerClient, topic: str, values: list[bytes], key: bytes | None,
-                         headers: list[tuple[str, bytes]] | None) -> int:
-        seg = self if self._open is None else self._open
-        return UnitDeliveries.send_many_nowait(seg, client, topic, values, key, headers)
 
     def _failure(self, source: int, error: BaseException) -> None:
         if self._errors is None:
