@@ -22,7 +22,7 @@ from asyncer import asyncify
 from fastcore.basics import patch
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord, TopicPartition
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from .encoder.json import json_decoder
 from .events import EventMetadata
@@ -682,6 +682,21 @@ def _resume(coro: Any, yielded: Any) -> Generator[Any, Any, Any]:
                 return stop.value
 
 
+_UNDECODED = object()  # in `_decode_run`'s list: this one failed, and is decoded again in its turn for the error
+
+
+def _decode_run(fast: Callable[[Any], Any], records: list[ConsumerRecord[Any, Any]]) -> list[Any]:
+    "Every record of a run validated into its model, once each, in one pass; `_UNDECODED` where that failed."
+    out: list[Any] = []
+    add = out.append
+    for record in records:
+        try:
+            add(fast(record.value))
+        except Exception:
+            add(_UNDECODED)
+    return out
+
+
 @patch
 async def _handle_chunk(self: ConsumerRunner, po: PartitionOffsets, records: list[ConsumerRecord[Any, Any]]) -> None:
     "Single mode, in order: handle one partition's records of a poll in one delivery scope, cut where one fails."
@@ -690,17 +705,17 @@ async def _handle_chunk(self: ConsumerRunner, po: PartitionOffsets, records: lis
     one = self._call_msg if direct else None  # the handler, called with the message alone: no go-between
     head = seg = ChunkDeliveries(self, po)  # `head` is what handlers find; it hands sends on to the open `seg`
     i, n = 0, len(records)
+    decoded = _decode_run(fast, records) if fast is not None else None  # (pydantic's validator: see above)
     with collect_deliveries(head):
         try:
             while i < n:
                 record = records[i]
                 if po.revoked or self._stopping or (self._parked and po in self._parked):
                     break
-                try:
-                    msg = fast(record.value) if fast is not None else decode(record.value, model)
-                except Exception:
+                msg = decoded[i] if decoded is not None else _UNDECODED
+                if msg is _UNDECODED:
                     try:
-                        msg = decode(record.value, model)  # the documented error for it
+                        msg = decode(record.value, model)  # (for a failure of the validator: the documented error)
                     except Exception as e:
                         i += 1
                         self._failed(po, record, record.offset, e, "Decoding")
