@@ -22,7 +22,7 @@ from asyncer import asyncify
 from fastcore.basics import patch
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.structs import ConsumerRecord, TopicPartition
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel
 
 from .encoder.json import json_decoder
 from .events import EventMetadata

@@ -680,29 +680,29 @@ _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ConsumerRecord))
 class LibrdkafkaRecord(ConsumerRecord):
     "A `ConsumerRecord` over a librdkafka message: topic, partition, offset and value set, the rest read when asked."
 
-    __slots__ = ("_message",)
+    __slots__ = ("message",)  # librdkafka's message (confluent-kafka's `Message`) it reads
     checksum = None  # (deprecated in aiokafka too)
 
     @property
     def key(self) -> Any:
-        return self._message.key()
+        return self.message.key()
 
     @property
     def headers(self) -> Sequence[tuple[str, bytes]]:
-        found = self._message.headers()
+        found = self.message.headers()
         return tuple(found) if found else ()
 
     @property
     def timestamp(self) -> int:
-        return int(self._message.timestamp()[1])
+        return int(self.message.timestamp()[1])
 
     @property
     def timestamp_type(self) -> int:
-        return 1 if self._message.timestamp()[0] == 2 else 0  # librdkafka's LOG_APPEND_TIME is aiokafka's 1
+        return 1 if self.message.timestamp()[0] == 2 else 0  # librdkafka's LOG_APPEND_TIME is aiokafka's 1
 
     @property
     def serialized_key_size(self) -> int:
-        key = self._message.key()
+        key = self.message.key()
         return -1 if key is None else len(key)
 
     @property
@@ -784,7 +784,7 @@ class _ConsumerThread(_ConsumerOffsets):
         _to_loop(loop, self._convert, messages)
 
     def _release_held(self) -> None:
-        "Hand over the messages held back, before anything else the thread sends to the loop (thread)."
+        "Hand over the messages held back (thread): before the loop hears of a request carried out or a rebalance."
         if self._held:
             held, self._held = self._held, []
             self._hand_over(cast(asyncio.AbstractEventLoop, self._loop), held)
@@ -809,7 +809,7 @@ class _ConsumerThread(_ConsumerOffsets):
                 batch = out.setdefault(TopicPartition(topic, partition), [])
             if lazy:
                 r = new(LibrdkafkaRecord)
-                r._message, r.topic, r.partition, r.offset, r.value = m, topic, partition, m.offset(), m.value()
+                r.message, r.topic, r.partition, r.offset, r.value = m, topic, partition, m.offset(), m.value()
                 batch.append(r)
                 continue
             key, value, headers = m.key(), m.value(), m.headers()
